@@ -1,0 +1,186 @@
+"""The `vqcodec` command: compress, decompress, info, models, train.
+
+torch and compressai take seconds to import, so they are imported only by the commands that run a
+model; `--help`, `info` and the rejection of a damaged file answer without them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from bitstream.format import BitstreamError, Header, parse
+from codec import zoo
+from codec.errors import USER_ERRORS, ImageInputError, OutputExistsError
+from codec.files import atomic_write, check_writable
+from codec.training.config import TrainConfig
+
+
+class CommandError(Exception):
+    """A failure to report as one line and a non-zero exit."""
+
+
+def _read_bin(path: Path) -> tuple[Header, bytes]:
+    if not path.is_file():
+        raise CommandError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+    try:
+        return parse(path.read_bytes())
+    except BitstreamError as error:
+        raise CommandError(f"{path}: {error}") from None
+
+
+def _load_model(name_or_path: str | None):
+    from codec.checkpoint import load_exported
+
+    return load_exported(zoo.resolve(name_or_path))
+
+
+def _compress_one(exported, source: Path, target: Path, force: bool) -> tuple[float, float]:
+    """Compress one image file; returns (bpp, psnr)."""
+    import numpy as np
+
+    from codec import coding
+    from codec.images import load_image
+    from codec.models import psnr
+
+    check_writable(target, force)
+    image = load_image(source)
+    for note in image.notes:
+        print(f"{source}: note: {note}", file=sys.stderr)
+    data = coding.compress(exported, image.pixels, image.mode)
+    atomic_write(target, data)
+    height, width = image.pixels.shape[:2]
+    symbols, shape = coding.image_symbols(exported, image.pixels)
+    decoded = coding.reconstruct(exported, symbols, shape, height, width)
+    mse = float(np.mean((decoded.astype(np.float64) - image.pixels) ** 2))
+    return 8 * len(data) / (height * width), psnr(mse, 255.0)
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    source, target = Path(args.input), Path(args.output)
+    if not source.exists():
+        raise CommandError(f"{source} does not exist")
+    exported = _load_model(args.model)
+    if source.is_file():
+        bpp, quality = _compress_one(exported, source, target, args.force)
+        print(f"{source} -> {target}: {bpp:.4f} bpp, PSNR {quality:.2f} dB")
+        return 0
+    from tqdm import tqdm
+
+    target.mkdir(parents=True, exist_ok=True)
+    inputs = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+    failures, results = [], []
+    for path in tqdm(inputs, desc="compressing", unit="image"):
+        try:
+            results.append(_compress_one(exported, path, target / f"{path.stem}.bin", args.force))
+            tqdm.write(f"{path.name}: {results[-1][0]:.4f} bpp, PSNR {results[-1][1]:.2f} dB")
+        except (ImageInputError, OutputExistsError, OSError) as error:
+            failures.append(path)
+            tqdm.write(f"vqcodec: error: {error}", file=sys.stderr)
+    if results:
+        mean_bpp = sum(r[0] for r in results) / len(results)
+        mean_psnr = sum(r[1] for r in results) / len(results)
+        print(f"{len(results)} compressed into {target}: mean {mean_bpp:.4f} bpp, PSNR {mean_psnr:.2f} dB")
+    if failures:
+        print(f"vqcodec: error: {len(failures)} of {len(inputs)} files failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_decompress(args: argparse.Namespace) -> int:
+    source, target = Path(args.input), Path(args.output)
+    header, payload = _read_bin(source)
+    check_writable(target, args.force)
+    if args.model is None and zoo.path_for_id(header.model_id) is None:
+        raise CommandError(
+            f"{source} was made by model {header.model_id.hex()}, which is not installed (pass --model FILE)"
+        )
+    from codec import coding
+    from codec.images import save_image
+
+    exported = _load_model(args.model or str(zoo.path_for_id(header.model_id)))
+    if exported.model_id != header.model_id:
+        raise CommandError(f"{source} was made by model {header.model_id.hex()}, not by the model given")
+    try:
+        pixels = coding.decompress(exported, header, payload)
+    except BitstreamError as error:
+        raise CommandError(f"{source}: {error}") from None
+    save_image(target, pixels, header.mode)
+    print(f"{source} -> {target}: {header.width}x{header.height} {header.mode.name}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    header, _ = _read_bin(Path(args.input))
+    names = [name for name in zoo.names() if zoo.path_for_id(header.model_id) == zoo.resolve(name)]
+    print(f"format version: {header.version}")
+    print(f"model id:       {header.model_id.hex()} ({', '.join(names) if names else 'not installed'})")
+    print(f"image size:     {header.width}x{header.height} {header.mode.name}")
+    print(f"padding:        {header.pad_bottom} rows, {header.pad_right} columns")
+    print(f"payload:        {header.payload_length} bytes")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    default = zoo.default_name() if zoo.names() else None
+    for name in zoo.names():
+        print(f"{name}{' (default)' if name == default else ''}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from codec.training.loop import train
+
+    fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    print(f"exported {train(TrainConfig(**fields))}")
+    return 0
+
+
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field, with the dataclass default."""
+    for field in dataclasses.fields(TrainConfig):
+        default = field.default
+        parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=type(default), default=default)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vqcodec", description="Learned image codec with channel-split vector quantization.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    compress = commands.add_parser("compress", help="image (or folder of images) -> .bin")
+    compress.add_argument("input", help="image file, or a folder whose images are all compressed")
+    compress.add_argument("output", help=".bin file, or a folder when the input is a folder")
+    compress.add_argument("--model", help="shipped model name or model file (default: the shipped default)")
+    compress.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    compress.set_defaults(run=cmd_compress)
+
+    decompress = commands.add_parser("decompress", help=".bin -> image (PNG)")
+    decompress.add_argument("input")
+    decompress.add_argument("output")
+    decompress.add_argument("--model", help="model file, for files made by a model that is not shipped")
+    decompress.add_argument("--force", action="store_true", help="overwrite an existing output")
+    decompress.set_defaults(run=cmd_decompress)
+
+    info = commands.add_parser("info", help="print the header of a .bin file")
+    info.add_argument("input")
+    info.set_defaults(run=cmd_info)
+
+    models = commands.add_parser("models", help="list the shipped models")
+    models.set_defaults(run=cmd_models)
+
+    train = commands.add_parser("train", help="train a model (see codec/training/config.py)")
+    _add_train_options(train)
+    train.set_defaults(run=cmd_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (CommandError, FileNotFoundError, IsADirectoryError, PermissionError, *USER_ERRORS) as error:
+        print(f"vqcodec: error: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,92 @@
+"""Image <-> `.bin` bytes with an exported model: padding, transforms, symbols, range coder, header."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bitstream.format import BitstreamError, Header, ImageMode, pack
+from codec.checkpoint import ExportedModel
+from codec.transforms import DOWNSAMPLING
+from entropy import coder
+
+
+def _padding(size: int) -> int:
+    return -size % DOWNSAMPLING
+
+
+def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (1, 3, H', W') in [0, 1], edge-replicated up to a multiple of 16."""
+    x = torch.from_numpy(np.array(pixels, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+    height, width = pixels.shape[:2]
+    return F.pad(x, (0, _padding(width), 0, _padding(height)), mode="replicate")
+
+
+def _to_pixels(x_hat: torch.Tensor, height: int, width: int) -> np.ndarray:
+    x_hat = x_hat[0, :, :height, :width].clamp(0.0, 1.0)
+    return torch.round(x_hat * 255.0).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+@torch.no_grad()
+def image_symbols(exported: ExportedModel, pixels: np.ndarray) -> tuple[torch.Tensor, torch.Size]:
+    """Quantization indices (G, P) of an image, and the latent shape they fill."""
+    y = exported.model.analysis(_to_tensor(pixels))
+    return exported.model.to_symbols(y), y.shape
+
+
+@torch.no_grad()
+def reconstruct(exported: ExportedModel, symbols: torch.Tensor, shape: torch.Size, height: int, width: int) -> np.ndarray:
+    """Decoded 8-bit pixels from quantization indices: what the decoder shows."""
+    x_hat = exported.model.synthesis(exported.model.from_symbols(symbols, shape))
+    return _to_pixels(x_hat, height, width)
+
+
+def compress(exported: ExportedModel, pixels: np.ndarray, mode: ImageMode = ImageMode.RGB) -> bytes:
+    """The complete `.bin` file for an (H, W, 3) uint8 image."""
+    height, width = pixels.shape[:2]
+    symbols, _ = image_symbols(exported, pixels)
+    payload = coder.encode(list(symbols.numpy()), exported.tables)
+    header = Header(
+        model_id=exported.model_id,
+        height=height,
+        width=width,
+        mode=mode,
+        pad_bottom=_padding(height),
+        pad_right=_padding(width),
+        payload_length=len(payload),
+    )
+    return pack(header, payload)
+
+
+def latent_shape(exported: ExportedModel, header: Header) -> torch.Size:
+    """Shape of the latent that a file with this header carries."""
+    if header.pad_bottom != _padding(header.height) or header.pad_right != _padding(header.width):
+        raise BitstreamError("padding in the header does not match the image size")
+    return torch.Size(
+        (
+            1,
+            exported.model.config.M,
+            (header.height + header.pad_bottom) // DOWNSAMPLING,
+            (header.width + header.pad_right) // DOWNSAMPLING,
+        )
+    )
+
+
+def decode_symbols(exported: ExportedModel, header: Header, payload: bytes) -> tuple[torch.Tensor, torch.Size]:
+    """Entropy-decode the payload into indices (G, P); only the integer tables are used."""
+    if header.model_id != exported.model_id:
+        raise BitstreamError("file was made by another model than the one given")
+    shape = latent_shape(exported, header)
+    positions = shape[0] * shape[2] * shape[3]
+    try:
+        groups = coder.decode(payload, exported.tables, [positions] * len(exported.tables))
+    except (ValueError, RuntimeError) as error:
+        raise BitstreamError(f"payload cannot be decoded ({error})") from None
+    return torch.from_numpy(np.stack(groups)), shape
+
+
+def decompress(exported: ExportedModel, header: Header, payload: bytes) -> np.ndarray:
+    """Decoded (H, W, 3) uint8 pixels of a parsed file."""
+    symbols, shape = decode_symbols(exported, header, payload)
+    return reconstruct(exported, symbols, shape, header.height, header.width)

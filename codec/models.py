@@ -1,0 +1,134 @@
+"""Codecs: transforms + quantizer + entropy model.
+
+Every codec answers the same four questions the file coder asks, whatever its quantizer:
+`analysis` (image -> latent), `to_symbols` (latent -> integer symbols per group),
+`from_symbols` (symbols -> quantized latent) and `synthesis` (latent -> image), plus `pmfs`,
+the per-group probabilities that export freezes into integer tables.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from codec.quantizers import ChannelSplitVQ
+from codec.transforms import AnalysisTransform, SynthesisTransform
+from entropy.discrete import DiscreteEntropyModel
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What rebuilds a codec: quantizer family ("vq" or "uq"), widths, VQ dimension and codebook size."""
+
+    quantizer: str = "vq"
+    N: int = 64
+    M: int = 64
+    dim: int = 4
+    codebook_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.quantizer not in ("vq", "uq"):
+            raise ValueError(f"unknown quantizer {self.quantizer!r} (expected 'vq' or 'uq')")
+        if self.quantizer == "vq" and self.M % self.dim:
+            raise ValueError(f"M={self.M} channels do not split into groups of d={self.dim}")
+
+
+class _TransformCodec(nn.Module):
+    """The transform pair shared by every codec."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.g_a = AnalysisTransform(config.N, config.M)
+        self.g_s = SynthesisTransform(config.N, config.M)
+
+    def analysis(self, x: torch.Tensor) -> torch.Tensor:
+        return self.g_a(x)
+
+    def synthesis(self, y_hat: torch.Tensor) -> torch.Tensor:
+        return self.g_s(y_hat)
+
+
+class VQCodec(_TransformCodec):
+    """Channel-split vector quantization with a learned categorical per codebook."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.quantizer = ChannelSplitVQ(config.M, config.dim, config.codebook_size)
+        self.entropy = DiscreteEntropyModel(self.quantizer.groups, config.codebook_size)
+
+    def to_symbols(self, y: torch.Tensor) -> torch.Tensor:
+        """Nearest-codeword index per group and position: (G, P)."""
+        return self.quantizer.nearest(self.quantizer.to_vectors(y))
+
+    def from_symbols(self, symbols: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        return self.quantizer.from_vectors(self.quantizer.lookup(symbols), shape)
+
+    def pmfs(self) -> list[np.ndarray]:
+        return self.entropy.pmfs()
+
+
+class UQCodec(_TransformCodec):
+    """Uniform scalar quantization per channel with compressai's factorized EntropyBottleneck.
+
+    For coding, each channel's integers are limited to the support the bottleneck's tail quantiles
+    span (frozen by `freeze_support`); symbol = clamp(round(y - median)) - low.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        from compressai.entropy_models import EntropyBottleneck
+
+        super().__init__(config)
+        self.entropy_bottleneck = EntropyBottleneck(config.M)
+        self.register_buffer("medians", torch.zeros(config.M))
+        self.register_buffer("support_low", torch.zeros(config.M, dtype=torch.long))
+        self.register_buffer("support_high", torch.zeros(config.M, dtype=torch.long))
+
+    @torch.no_grad()
+    def freeze_support(self) -> None:
+        """Fix medians and the integer support per channel from the learned tail quantiles."""
+        quantiles = self.entropy_bottleneck.quantiles[:, 0, :]
+        self.medians.copy_(quantiles[:, 1])
+        self.support_low.copy_(torch.floor(quantiles[:, 0] - quantiles[:, 1]).long())
+        self.support_high.copy_(torch.ceil(quantiles[:, 2] - quantiles[:, 1]).long())
+
+    def _per_channel(self, y: torch.Tensor) -> torch.Tensor:
+        return y.transpose(0, 1).reshape(self.config.M, -1)
+
+    def to_symbols(self, y: torch.Tensor) -> torch.Tensor:
+        steps = torch.round(self._per_channel(y) - self.medians[:, None])
+        steps = torch.maximum(torch.minimum(steps, self.support_high[:, None]), self.support_low[:, None])
+        return (steps - self.support_low[:, None]).long()
+
+    def from_symbols(self, symbols: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        b, m, h, w = shape
+        values = (symbols + self.support_low[:, None]).to(self.medians.dtype) + self.medians[:, None]
+        return values.reshape(m, b, h, w).transpose(0, 1)
+
+    def pmfs(self) -> list[np.ndarray]:
+        lengths = (self.support_high - self.support_low + 1).tolist()
+        steps = torch.arange(max(lengths), dtype=torch.float32)
+        values = (self.support_low[:, None] + steps) + self.medians[:, None]
+        with torch.no_grad():
+            likelihood, _, _ = self.entropy_bottleneck._likelihood(values.unsqueeze(1))
+        return [likelihood[c, 0, :n].double().clamp_min(1e-12).numpy() for c, n in enumerate(lengths)]
+
+
+def build_model(config: ModelConfig) -> VQCodec | UQCodec:
+    """A fresh (untrained) codec for `config`."""
+    return VQCodec(config) if config.quantizer == "vq" else UQCodec(config)
+
+
+def bits_per_pixel(bits: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    """Rate of a batch in bits per pixel."""
+    b, _, h, w = image.shape
+    return bits / (b * h * w)
+
+
+def psnr(mse: float, peak: float = 1.0) -> float:
+    """PSNR in dB of a mean squared error on images of range [0, peak]."""
+    return 10 * math.log10(peak**2 / mse) if mse > 0 else float("inf")

@@ -1,0 +1,82 @@
+"""Quantizers of the latent: the channel-split vector quantizer and the training-time approximations."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+SEARCH_BLOCK_ELEMENTS = 1 << 24
+"""Upper bound on the entries of one (groups x vectors x codewords) distance block: 64 MB of float32."""
+
+
+class ChannelSplitVQ(nn.Module):
+    """Splits M channels into M/d groups of d consecutive channels; group g has its own K x d codebook.
+
+    A codebook is shared by all spatial positions. Indices have shape (G, P) with P = B*h*w positions
+    in (batch, row, column) order.
+    """
+
+    def __init__(self, channels: int, dim: int, codebook_size: int) -> None:
+        super().__init__()
+        if channels % dim:
+            raise ValueError(f"{channels} channels do not split into groups of {dim}")
+        self.dim = dim
+        self.groups = channels // dim
+        self.codebooks = nn.Parameter(torch.randn(self.groups, codebook_size, dim))
+
+    @property
+    def codebook_size(self) -> int:
+        return self.codebooks.shape[1]
+
+    def to_vectors(self, y: torch.Tensor) -> torch.Tensor:
+        """(B, M, h, w) -> (G, P, d)."""
+        b, m, h, w = y.shape
+        return y.reshape(b, self.groups, self.dim, h, w).permute(1, 0, 3, 4, 2).reshape(self.groups, -1, self.dim)
+
+    def from_vectors(self, vectors: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        """(G, P, d) -> (B, M, h, w), the inverse of `to_vectors`."""
+        b, m, h, w = shape
+        return vectors.reshape(self.groups, b, h, w, self.dim).permute(1, 0, 4, 2, 3).reshape(b, m, h, w)
+
+    @torch.no_grad()
+    def nearest(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest codeword for every vector (G, P, d) -> (G, P).
+
+        Distances are computed for blocks of positions, so memory stays bounded whatever the image size.
+        """
+        codebooks = self.codebooks.detach()
+        squared_norms = (codebooks * codebooks).sum(-1).unsqueeze(1)
+        groups, positions, _ = vectors.shape
+        block = max(1, SEARCH_BLOCK_ELEMENTS // (groups * self.codebook_size))
+        indices = torch.empty(groups, positions, dtype=torch.long, device=vectors.device)
+        for start in range(0, positions, block):
+            chunk = vectors[:, start : start + block]
+            distances = torch.baddbmm(squared_norms, chunk, codebooks.transpose(1, 2), alpha=-2.0)
+            indices[:, start : start + block] = distances.argmin(-1)
+        return indices
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """Codewords for indices (G, P) -> (G, P, d); differentiable with respect to the codebooks."""
+        return torch.gather(self.codebooks, 1, indices.unsqueeze(-1).expand(-1, -1, self.dim))
+
+
+def uniform_in_ball(shape: torch.Size, dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Samples (..., dim) uniform in the unit d-ball: a uniform direction times radius U^(1/d)."""
+    direction = uniform_on_sphere(shape, dim, generator)
+    radius = torch.rand(*shape, 1, generator=generator, device=direction.device) ** (1.0 / dim)
+    return direction * radius
+
+
+def uniform_on_sphere(shape: torch.Size, dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Samples (..., dim) uniform on the unit (d-1)-sphere."""
+    gaussian = torch.randn(*shape, dim, generator=generator)
+    return gaussian / gaussian.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def sphere_noise(vectors: torch.Tensor, quantized: torch.Tensor) -> torch.Tensor:
+    """The paper's training approximation y + r*u with r = |y - Q(y)| (no gradient), u uniform in the ball.
+
+    d(output)/d(vectors) is the identity, so the encoder sees the decoder's gradient unchanged.
+    """
+    radius = (vectors - quantized).norm(dim=-1, keepdim=True).detach()
+    return vectors + radius * uniform_in_ball(vectors.shape[:-1], vectors.shape[-1]).to(vectors)

@@ -1,0 +1,1 @@
+"""Training: one step function per method, the data pipeline, and the checkpointing loop."""

@@ -1,0 +1,45 @@
+"""The training configuration: every knob of a run, as one dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+METHODS = ("uq-aun", "ours")
+RATE_GRADIENTS = ("mixture", "sphere")
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Loss = bits per pixel + lmbda * 255^2 * MSE (CompressAI's convention)."""
+
+    method: str = "ours"
+    data: str = "../shared/train"
+    out: str = "runs/default"
+    lmbda: float = 0.013
+    N: int = 64
+    M: int = 64
+    dim: int = 4
+    codebook_size: int = 4096
+    crop: int = 128
+    batch: int = 8
+    steps: int = 2000
+    lr: float = 2e-4
+    lr_drop_at: float = 0.9
+    """Fraction of the steps after which the learning rate is divided by 10."""
+    seed: int = 0
+    init_from: str = ""
+    """A training checkpoint whose transforms start this run (VQ codebooks then start from its latents)."""
+    rate_gradient: str = "mixture"
+    """How 'ours' gives the encoder a rate gradient: 'mixture' surrogate or 'sphere' surface estimator."""
+    checkpoint_seconds: float = 120.0
+    log_every: int = 25
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r} (choose from {', '.join(METHODS)})")
+        if self.rate_gradient not in RATE_GRADIENTS:
+            raise ValueError(f"unknown rate gradient {self.rate_gradient!r} (choose from {', '.join(RATE_GRADIENTS)})")
+
+    @property
+    def quantizer(self) -> str:
+        return "uq" if self.method.startswith("uq") else "vq"

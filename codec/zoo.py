@@ -1,0 +1,62 @@
+"""Shipped models by name, and the lookup of a model by the id a `.bin` file carries.
+
+`weights/index.json` maps names to files and ids, so a file's model can be found (or reported
+missing) without importing torch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from codec.errors import UnknownModelError
+
+WEIGHTS = Path(__file__).parent / "weights"
+INDEX = WEIGHTS / "index.json"
+
+
+def _index() -> dict:
+    return json.loads(INDEX.read_text()) if INDEX.is_file() else {"default": None, "models": {}}
+
+
+def default_name() -> str:
+    name = _index()["default"]
+    if name is None:
+        raise UnknownModelError("no default model is installed")
+    return name
+
+
+def names() -> list[str]:
+    """Names of the shipped models."""
+    return sorted(_index()["models"])
+
+
+def resolve(name_or_path: str | None) -> Path:
+    """The model file for a shipped model's name, or a path to a model file; None means the default."""
+    models = _index()["models"]
+    name = default_name() if name_or_path is None else name_or_path
+    if name in models:
+        return WEIGHTS / models[name]["file"]
+    path = Path(name)
+    if path.is_file():
+        return path
+    raise UnknownModelError(
+        f"no model named {name!r} (shipped: {', '.join(names()) or 'none'}) and no such model file"
+    )
+
+
+def path_for_id(model_id: bytes) -> Path | None:
+    """The shipped model file whose id is `model_id`, if any."""
+    for entry in _index()["models"].values():
+        if entry["id"] == model_id.hex():
+            return WEIGHTS / entry["file"]
+    return None
+
+
+def register(name: str, file_name: str, model_id: bytes, make_default: bool = False) -> None:
+    """Add (or replace) a shipped model in the index; used by the scripts that export models."""
+    index = _index()
+    index["models"][name] = {"file": file_name, "id": model_id.hex()}
+    if make_default or index["default"] is None:
+        index["default"] = name
+    INDEX.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,1 @@
+"""Entropy models (learned probabilities) and the range coder that uses their frozen integer tables."""

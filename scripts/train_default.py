@@ -1,0 +1,42 @@
+"""Reproduces the shipped default model: a uq-aun pretrain, then 'ours' 4-d VQ fine-tuned from it.
+
+Usage: python scripts/train_default.py [--data ../shared/train] [--out runs/default]
+Both stages resume from their checkpoints when re-run. The exported model is copied into
+codec/weights/ and registered as the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from codec import zoo
+from codec.checkpoint import load_exported
+from codec.training.config import TrainConfig
+from codec.training.loop import CHECKPOINT, train
+
+NAME = "ours-4d-n64"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/train")
+    parser.add_argument("--out", default="runs/default")
+    args = parser.parse_args()
+    common = dict(data=args.data, N=64, M=64, crop=128, batch=8, lmbda=0.013)
+    pretrain = TrainConfig(method="uq-aun", out=f"{args.out}/uq-aun", steps=7000, lr=3e-4, **common)
+    train(pretrain)
+    finetune = TrainConfig(
+        method="ours", out=f"{args.out}/ours-4d", steps=2500, lr=1e-4, dim=4, codebook_size=4096,
+        init_from=str(Path(pretrain.out) / CHECKPOINT), **common,
+    )
+    exported = train(finetune)
+    target = zoo.WEIGHTS / f"{NAME}.pt"
+    shutil.copyfile(exported, target)
+    zoo.register(NAME, target.name, load_exported(target).model_id, make_default=True)
+    print(f"shipped {target} as {NAME} (default)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Shared fixtures: tiny exported models (untrained, seconds to build) and a zoo that holds them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from codec import zoo
+from codec.checkpoint import ExportedModel, export_model, load_exported
+from codec.models import ModelConfig, build_model
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+KODAK = SHARED / "kodak"
+
+
+def make_exported(tmp_path: Path, config: ModelConfig, seed: int = 0, name: str = "tiny.pt") -> Path:
+    torch.manual_seed(seed)
+    model = build_model(config)
+    if config.quantizer == "vq":
+        with torch.no_grad():
+            model.entropy.logits.normal_()
+    path = tmp_path / name
+    export_model(model, path, {"purpose": "test"})
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_vq_path(tmp_path_factory) -> Path:
+    return make_exported(tmp_path_factory.mktemp("vq"), ModelConfig("vq", N=8, M=8, dim=4, codebook_size=32))
+
+
+@pytest.fixture(scope="session")
+def tiny_uq_path(tmp_path_factory) -> Path:
+    return make_exported(tmp_path_factory.mktemp("uq"), ModelConfig("uq", N=8, M=8))
+
+
+@pytest.fixture(scope="session")
+def tiny_vq(tiny_vq_path) -> ExportedModel:
+    return load_exported(tiny_vq_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_uq(tiny_uq_path) -> ExportedModel:
+    return load_exported(tiny_uq_path)
+
+
+@pytest.fixture
+def tiny_zoo(tmp_path, monkeypatch, tiny_vq_path, tiny_vq) -> str:
+    """A zoo holding only the tiny VQ model, as default, named 'tiny'."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "tiny.pt").write_bytes(tiny_vq_path.read_bytes())
+    monkeypatch.setattr(zoo, "WEIGHTS", weights)
+    monkeypatch.setattr(zoo, "INDEX", weights / "index.json")
+    zoo.register("tiny", "tiny.pt", tiny_vq.model_id, make_default=True)
+    return "tiny"
+
+
+def random_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth random RGB image (H, W, 3) uint8: smooth so the codec has structure to code."""
+    generator = np.random.default_rng(seed)
+    coarse = generator.uniform(0, 255, size=(max(2, height // 8), max(2, width // 8), 3))
+    rows = np.linspace(0, coarse.shape[0] - 1, height).round().astype(int)
+    cols = np.linspace(0, coarse.shape[1] - 1, width).round().astype(int)
+    noise = generator.normal(0, 8, size=(height, width, 3))
+    return np.clip(coarse[rows][:, cols] + noise, 0, 255).astype(np.uint8)

@@ -1,0 +1,66 @@
+"""Frozen integer tables and the constriction range coder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from entropy import coder
+from entropy.discrete import DiscreteEntropyModel
+from entropy.tables import TOTAL, information_bits, quantize_pmf
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 256, 32768])
+def test_tables_sum_exactly_and_keep_every_symbol(size):
+    pmf = np.random.default_rng(size).dirichlet(np.full(size, 0.3))
+    pmf[::3] = 0.0
+    if pmf.sum() == 0:
+        pmf[0] = 1.0
+    freq = quantize_pmf(pmf)
+    assert freq.sum() == TOTAL
+    assert freq.min() >= 1
+    assert np.allclose(freq / TOTAL, pmf / pmf.sum(), atol=size / TOTAL + 1e-6)
+
+
+def test_table_rejects_bad_pmfs():
+    with pytest.raises(ValueError):
+        quantize_pmf(np.array([0.5, np.nan]))
+    with pytest.raises(ValueError):
+        quantize_pmf(np.zeros(4))
+
+
+def test_round_trip_of_several_groups_of_different_alphabets():
+    rng = np.random.default_rng(1)
+    tables = [quantize_pmf(rng.dirichlet(np.ones(k))) for k in (3, 64, 1000)]
+    symbols = [rng.integers(0, len(t), size=n) for t, n in zip(tables, (10, 0, 5000))]
+    payload = coder.encode(symbols, tables)
+    decoded = coder.decode(payload, tables, [len(s) for s in symbols])
+    for original, restored in zip(symbols, decoded):
+        assert np.array_equal(original, restored)
+
+
+def test_size_is_within_half_a_percent_of_the_information_content():
+    rng = np.random.default_rng(2)
+    tables, symbols = [], []
+    for _ in range(16):
+        pmf = rng.dirichlet(np.full(4096, 0.05))
+        tables.append(quantize_pmf(pmf))
+        symbols.append(rng.choice(4096, size=20000, p=pmf))
+    ideal_bits = sum(information_bits(t, s) for t, s in zip(tables, symbols))
+    actual_bits = 8 * len(coder.encode(symbols, tables))
+    assert ideal_bits <= actual_bits <= 1.005 * ideal_bits
+
+
+def test_symbols_outside_the_table_are_refused():
+    with pytest.raises(ValueError, match="outside its table"):
+        coder.encode([np.array([3])], [quantize_pmf(np.ones(3))])
+
+
+def test_discrete_model_bits_match_its_probabilities():
+    model = DiscreteEntropyModel(groups=2, codebook_size=4)
+    with torch.no_grad():
+        model.logits.copy_(torch.log(torch.tensor([[0.5, 0.25, 0.125, 0.125], [0.25] * 4])))
+    indices = torch.tensor([[0, 1, 2], [3, 3, 3]])
+    assert float(model.bits(indices)) == pytest.approx(1 + 2 + 3 + 2 * 3)
+    assert np.allclose(model.pmfs()[0], [0.5, 0.25, 0.125, 0.125])
