@@ -131,6 +131,24 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from codec.evaluation.kodak import evaluate_folder, summary, write_results
+
+    runs = {}
+    for name in args.model or [zoo.default_name()]:
+        runs[name] = evaluate_folder(_load_model(name), Path(args.images), label=name)
+        point = summary(runs[name])
+        print(
+            f"{name}: {point['bpp']:.4f} bpp, PSNR {point['psnr-rgb']:.2f} dB, "
+            f"encode {point['encoding_time']:.2f} s, decode {point['decoding_time']:.2f} s per image, "
+            f"coder overhead {100 * point['coder_overhead']:.3f}%"
+        )
+    if args.out:
+        write_results(Path(args.out), args.name or Path(args.out).stem, args.description, runs)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from codec.training.loop import train
 
@@ -170,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="list the shipped models")
     models.set_defaults(run=cmd_models)
+
+    evaluate = commands.add_parser("eval", help="code an image folder for real with one model or a curve of them")
+    evaluate.add_argument("--model", action="append", help="model name or file; repeat for a curve (default: the default)")
+    evaluate.add_argument("--images", required=True, help="folder of images, e.g. ../shared/kodak")
+    evaluate.add_argument("--out", help="result JSON (CompressAI layout); per-image records go beside it")
+    evaluate.add_argument("--name", help="curve name in the JSON (default: the file's stem)")
+    evaluate.add_argument("--description", default="", help="free text stored in the JSON")
+    evaluate.set_defaults(run=cmd_eval)
 
     train = commands.add_parser("train", help="train a model (see codec/training/config.py)")
     _add_train_options(train)

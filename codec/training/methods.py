@@ -48,7 +48,7 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
 
 
 def _result(loss: torch.Tensor, bpp: torch.Tensor, mse: torch.Tensor, indices: torch.Tensor | None = None) -> StepResult:
-    return StepResult(float(loss), float(bpp), psnr(float(mse)), indices)
+    return StepResult(loss.item(), bpp.item(), psnr(mse.item()), indices)
 
 
 def uq_aun_step(model: UQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:

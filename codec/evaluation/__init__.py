@@ -1,0 +1,1 @@
+"""Evaluation: real-bitstream measurements of models on image folders."""

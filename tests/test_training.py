@@ -1,0 +1,133 @@
+"""Training methods: they learn, they freeze what they must, and a resumed run equals an unbroken one."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from codec.checkpoint import load_exported
+from codec.models import build_model
+from codec.quantizers import sphere_noise, uniform_in_ball
+from codec.training.config import TrainConfig
+from codec.training.data import CropSampler
+from codec.training.loop import CHECKPOINT, LOG, init_codebooks_from_latents, model_config, train
+from codec.training.methods import STEPS, make_optimizers
+from tests.conftest import random_image
+
+TINY = dict(N=8, M=8, dim=2, codebook_size=16, crop=32, batch=2, lmbda=0.01)
+METHODS = [("uq-aun", "mixture"), ("ours", "mixture"), ("ours", "sphere")]
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train")
+    for index in range(4):
+        Image.fromarray(random_image(48, 40, seed=index)).save(folder / f"{index}.png")
+    return folder
+
+
+def tiny_setup(image_folder, method, rate_gradient, lr=3e-3):
+    config = TrainConfig(method=method, rate_gradient=rate_gradient, data=str(image_folder), lr=lr, **TINY)
+    torch.manual_seed(0)
+    model = build_model(model_config(config))
+    sampler = CropSampler(image_folder, config.crop, seed=0)
+    if config.quantizer == "vq":
+        init_codebooks_from_latents(model, sampler, config)
+    return config, model, sampler, make_optimizers(model, config)
+
+
+@pytest.mark.parametrize("method, rate_gradient", METHODS)
+def test_loss_goes_down_on_a_fixed_batch(image_folder, method, rate_gradient):
+    config, model, sampler, optimizers = tiny_setup(image_folder, method, rate_gradient)
+    batch = sampler.batch(0, 4)
+    losses = [STEPS[method](model, batch, optimizers, config).loss for _ in range(60)]
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
+
+
+@pytest.mark.parametrize("rate_gradient", ["mixture", "sphere"])
+def test_alternation_freezes_the_right_parts(image_folder, rate_gradient):
+    config, model, sampler, optimizers = tiny_setup(image_folder, "ours", rate_gradient)
+    decoder_side = [*model.g_s.parameters(), *model.quantizer.parameters(), *model.entropy.parameters()]
+    snapshot = lambda params: [p.detach().clone() for p in params]  # noqa: E731
+    encoder_before = snapshot(model.g_a.parameters())
+    seen = {}
+
+    def spy(name, step):
+        def wrapped(*args, **kwargs):
+            seen[f"encoder_at_{name}"] = snapshot(model.g_a.parameters())
+            seen[f"decoder_at_{name}"] = snapshot(decoder_side)
+            return step(*args, **kwargs)
+
+        return wrapped
+
+    for name, optimizer in optimizers.items():
+        optimizer.step = spy(name, optimizer.step)
+    STEPS["ours"](model, sampler.batch(0, 2), optimizers, config)
+    same = lambda a, b: all(torch.equal(x, y) for x, y in zip(a, b))  # noqa: E731
+    # Centers step ran first and left the encoder untouched ...
+    assert same(seen["encoder_at_decoder"], encoder_before)
+    assert same(seen["encoder_at_encoder"], encoder_before)
+    # ... the boundaries step moved the encoder only, after the decoder side had already moved.
+    assert same(snapshot(decoder_side), seen["decoder_at_encoder"])
+    assert not same(snapshot(model.g_a.parameters()), encoder_before)
+    assert not same(seen["decoder_at_encoder"], seen["decoder_at_decoder"])
+
+
+@pytest.mark.parametrize("dim", [1, 2, 4])
+def test_ball_samples_are_uniform_in_the_ball(dim):
+    torch.manual_seed(dim)
+    samples = uniform_in_ball(torch.Size([200_000]), dim)
+    radius = samples.norm(dim=-1)
+    assert radius.max() <= 1.0
+    # Uniform in the d-ball: P(|u| <= t) = t^d, so |u|^d is uniform on [0, 1].
+    quantiles = torch.quantile(radius[:50_000] ** dim, torch.tensor([0.1, 0.25, 0.5, 0.75, 0.9]))
+    assert torch.allclose(quantiles, torch.tensor([0.1, 0.25, 0.5, 0.75, 0.9]), atol=0.01)
+    assert samples.mean(0).abs().max() < 0.01
+
+
+def test_sphere_noise_stays_within_the_quantization_radius_and_passes_gradients():
+    vectors = torch.randn(3, 500, 4, requires_grad=True)
+    quantized = torch.randn(3, 500, 4)
+    noisy = sphere_noise(vectors, quantized)
+    radius = (vectors - quantized).norm(dim=-1)
+    assert ((noisy - vectors).norm(dim=-1) <= radius + 1e-5).all()
+    noisy.sum().backward()
+    assert torch.equal(vectors.grad, torch.ones_like(vectors))
+
+
+def test_resume_gives_the_same_parameters_as_an_unbroken_run(image_folder, tmp_path, monkeypatch):
+    base = TrainConfig(method="ours", data=str(image_folder), steps=6, lr_drop_at=0.5, checkpoint_seconds=0, **TINY)
+    train(dataclasses.replace(base, out=str(tmp_path / "unbroken")))
+    broken = dataclasses.replace(base, out=str(tmp_path / "broken"))
+    draw = CropSampler.batch
+
+    def interrupted(self, step, size):
+        if step == 4:
+            raise KeyboardInterrupt
+        return draw(self, step, size)
+
+    monkeypatch.setattr(CropSampler, "batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(broken)
+    monkeypatch.setattr(CropSampler, "batch", draw)
+    assert torch.load(tmp_path / "broken" / CHECKPOINT, weights_only=True)["step"] == 4
+    train(broken)
+    one = torch.load(tmp_path / "unbroken" / CHECKPOINT, weights_only=True)["model"]
+    two = torch.load(tmp_path / "broken" / CHECKPOINT, weights_only=True)["model"]
+    assert one.keys() == two.keys()
+    assert all(torch.equal(one[k], two[k]) for k in one)
+
+
+def test_a_run_logs_and_exports_a_loadable_model(image_folder, tmp_path):
+    config = TrainConfig(method="uq-aun", data=str(image_folder), out=str(tmp_path), steps=4, log_every=2, **TINY)
+    exported = load_exported(train(config))
+    assert exported.record["training"]["method"] == "uq-aun"
+    assert exported.record["training"]["steps"] == 4
+    lines = [json.loads(line) for line in (tmp_path / LOG).read_text().splitlines()]
+    assert [line["step"] for line in lines] == [2, 4]
+    assert {"loss", "bpp", "psnr"} <= lines[0].keys()
