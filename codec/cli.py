@@ -153,15 +153,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     from codec.training.loop import train
 
     fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-    print(f"exported {train(TrainConfig(**fields))}")
+    print(f"exported {train(TrainConfig(**fields)).exported}")
     return 0
 
 
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
     """One option per TrainConfig field, with the dataclass default."""
     for field in dataclasses.fields(TrainConfig):
-        default = field.default
-        parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=type(default), default=default)
+        flag = f"--{field.name.replace('_', '-')}"
+        if isinstance(field.default, bool):
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=field.default)
+        else:
+            parser.add_argument(flag, dest=field.name, type=type(field.default), default=field.default)
 
 
 def build_parser() -> argparse.ArgumentParser:

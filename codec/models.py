@@ -29,6 +29,8 @@ class ModelConfig:
     M: int = 64
     dim: int = 4
     codebook_size: int = 256
+    rate_weight: float = 0.0
+    """Weight of -log2 p in the encoder's codeword search (entropy-constrained VQ); 0 = nearest codeword."""
 
     def __post_init__(self) -> None:
         if self.quantizer not in ("vq", "uq"):
@@ -61,9 +63,16 @@ class VQCodec(_TransformCodec):
         self.quantizer = ChannelSplitVQ(config.M, config.dim, config.codebook_size)
         self.entropy = DiscreteEntropyModel(self.quantizer.groups, config.codebook_size)
 
+    def search_penalty(self) -> torch.Tensor | None:
+        """The rate term of an entropy-constrained search, (G, K), or None for plain nearest codeword."""
+        if not self.config.rate_weight:
+            return None
+        with torch.no_grad():
+            return -self.config.rate_weight * self.entropy.log2_probs()
+
     def to_symbols(self, y: torch.Tensor) -> torch.Tensor:
-        """Nearest-codeword index per group and position: (G, P)."""
-        return self.quantizer.nearest(self.quantizer.to_vectors(y))
+        """Codeword index per group and position: (G, P)."""
+        return self.quantizer.nearest(self.quantizer.to_vectors(y), self.search_penalty())
 
     def from_symbols(self, symbols: torch.Tensor, shape: torch.Size) -> torch.Tensor:
         return self.quantizer.from_vectors(self.quantizer.lookup(symbols), shape)

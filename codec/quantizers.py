@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -39,13 +41,16 @@ class ChannelSplitVQ(nn.Module):
         return vectors.reshape(self.groups, b, h, w, self.dim).permute(1, 0, 4, 2, 3).reshape(b, m, h, w)
 
     @torch.no_grad()
-    def nearest(self, vectors: torch.Tensor) -> torch.Tensor:
+    def nearest(self, vectors: torch.Tensor, penalty: torch.Tensor | None = None) -> torch.Tensor:
         """Index of the nearest codeword for every vector (G, P, d) -> (G, P).
 
+        With `penalty` (G, K), the search is entropy-constrained: argmin |v - c_k|^2 + penalty_k.
         Distances are computed for blocks of positions, so memory stays bounded whatever the image size.
         """
         codebooks = self.codebooks.detach()
         squared_norms = (codebooks * codebooks).sum(-1).unsqueeze(1)
+        if penalty is not None:
+            squared_norms = squared_norms + penalty.unsqueeze(1)
         groups, positions, _ = vectors.shape
         block = max(1, SEARCH_BLOCK_ELEMENTS // (groups * self.codebook_size))
         indices = torch.empty(groups, positions, dtype=torch.long, device=vectors.device)
@@ -60,16 +65,15 @@ class ChannelSplitVQ(nn.Module):
         return torch.gather(self.codebooks, 1, indices.unsqueeze(-1).expand(-1, -1, self.dim))
 
 
-def uniform_in_ball(shape: torch.Size, dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def uniform_in_ball(shape: torch.Size, dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Samples (..., dim) uniform in the unit d-ball: a uniform direction times radius U^(1/d)."""
-    direction = uniform_on_sphere(shape, dim, generator)
-    radius = torch.rand(*shape, 1, generator=generator, device=direction.device) ** (1.0 / dim)
-    return direction * radius
+    direction = uniform_on_sphere(shape, dim, device)
+    return direction * torch.rand(*shape, 1, device=device) ** (1.0 / dim)
 
 
-def uniform_on_sphere(shape: torch.Size, dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def uniform_on_sphere(shape: torch.Size, dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Samples (..., dim) uniform on the unit (d-1)-sphere."""
-    gaussian = torch.randn(*shape, dim, generator=generator)
+    gaussian = torch.randn(*shape, dim, device=device)
     return gaussian / gaussian.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
@@ -79,4 +83,40 @@ def sphere_noise(vectors: torch.Tensor, quantized: torch.Tensor) -> torch.Tensor
     d(output)/d(vectors) is the identity, so the encoder sees the decoder's gradient unchanged.
     """
     radius = (vectors - quantized).norm(dim=-1, keepdim=True).detach()
-    return vectors + radius * uniform_in_ball(vectors.shape[:-1], vectors.shape[-1]).to(vectors)
+    return vectors + radius * uniform_in_ball(vectors.shape[:-1], vectors.shape[-1], vectors.device)
+
+
+def soft_assignment(vectors: torch.Tensor, codebooks: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
+    """Soft-to-hard VQ (Agustsson et al. 2017): weights softmax(-|v - c_k|^2 / T) over codewords, (G, P, K)."""
+    return torch.softmax(-torch.cdist(vectors, codebooks) ** 2 / temperature, dim=-1)
+
+
+def gumbel_assignment(vectors: torch.Tensor, codebooks: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
+    """Probabilistic VQ (Zhu et al. 2022): a relaxed Gumbel-softmax sample of the codeword choice, (G, P, K)."""
+    logits = -torch.cdist(vectors, codebooks) ** 2 / temperature
+    return torch.nn.functional.gumbel_softmax(logits, tau=1.0, hard=False, dim=-1)
+
+
+def sinkhorn_plan(vectors: torch.Tensor, codebooks: torch.Tensor, epsilon: float = 10.0, iterations: int = 5) -> torch.Tensor:
+    """OptVQ's transport plan between vectors (G, P, d) and codewords (G, K, d), (G, P, K).
+
+    Distances are standardized per group, shifted to start at 0, and turned into exp(-epsilon * D);
+    alternating normalizations (in the log domain, for stability) then give every vector mass 1/P
+    and every codeword mass 1/K, so the plan spreads vectors over all codewords.
+    """
+    distances = torch.cdist(vectors, codebooks)
+    mean = distances.mean(dim=(1, 2), keepdim=True)
+    std = distances.std(dim=(1, 2), keepdim=True).clamp_min(1e-12)
+    standardized = (distances - mean) / std
+    log_plan = -epsilon * (standardized - standardized.amin(dim=(1, 2), keepdim=True))
+    positions, codewords = distances.shape[1], distances.shape[2]
+    for _ in range(iterations):
+        log_plan = log_plan - torch.logsumexp(log_plan, dim=2, keepdim=True) - math.log(positions)
+        log_plan = log_plan - torch.logsumexp(log_plan, dim=1, keepdim=True) - math.log(codewords)
+    return log_plan.exp()
+
+
+@torch.no_grad()
+def sinkhorn_assign(vectors: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
+    """Training-time indices (G, P): the codeword each vector sends most mass to in the Sinkhorn plan."""
+    return sinkhorn_plan(vectors, codebooks).argmax(dim=-1)

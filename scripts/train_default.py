@@ -31,7 +31,7 @@ def main() -> None:
         method="ours", out=f"{args.out}/ours-4d", steps=2500, lr=1e-4, dim=4, codebook_size=4096,
         init_from=str(Path(pretrain.out) / CHECKPOINT), **common,
     )
-    exported = train(finetune)
+    exported = train(finetune).exported
     target = zoo.WEIGHTS / f"{NAME}.pt"
     shutil.copyfile(exported, target)
     zoo.register(NAME, target.name, load_exported(target).model_id, make_default=True)

@@ -20,7 +20,18 @@ from codec.training.methods import STEPS, make_optimizers
 from tests.conftest import random_image
 
 TINY = dict(N=8, M=8, dim=2, codebook_size=16, crop=32, batch=2, lmbda=0.01)
-METHODS = [("uq-aun", "mixture"), ("ours", "mixture"), ("ours", "sphere")]
+METHODS = [
+    ("uq-aun", {}),
+    ("uq-ste", {}),
+    ("vq-ste", {"rate_weight": 0.01}),
+    ("vq-ste", {"sinkhorn": True, "wasserstein": True}),
+    ("ours", {}),
+    ("ours", {"rate_gradient": "sphere"}),
+    ("ours", {"sinkhorn": True, "wasserstein": True}),
+    ("soft-to-hard", {}),
+    ("gumbel", {}),
+    ("no-alternation", {}),
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +42,8 @@ def image_folder(tmp_path_factory):
     return folder
 
 
-def tiny_setup(image_folder, method, rate_gradient, lr=3e-3):
-    config = TrainConfig(method=method, rate_gradient=rate_gradient, data=str(image_folder), lr=lr, **TINY)
+def tiny_setup(image_folder, method, options=None, lr=3e-3):
+    config = TrainConfig(method=method, data=str(image_folder), lr=lr, **TINY, **(options or {}))
     torch.manual_seed(0)
     model = build_model(model_config(config))
     sampler = CropSampler(image_folder, config.crop, seed=0)
@@ -41,17 +52,19 @@ def tiny_setup(image_folder, method, rate_gradient, lr=3e-3):
     return config, model, sampler, make_optimizers(model, config)
 
 
-@pytest.mark.parametrize("method, rate_gradient", METHODS)
-def test_loss_goes_down_on_a_fixed_batch(image_folder, method, rate_gradient):
-    config, model, sampler, optimizers = tiny_setup(image_folder, method, rate_gradient)
+@pytest.mark.parametrize("method, options", METHODS)
+def test_loss_goes_down_on_a_fixed_batch(image_folder, method, options):
+    config, model, sampler, optimizers = tiny_setup(image_folder, method, options)
     batch = sampler.batch(0, 4)
     losses = [STEPS[method](model, batch, optimizers, config).loss for _ in range(60)]
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
 
 
-@pytest.mark.parametrize("rate_gradient", ["mixture", "sphere"])
-def test_alternation_freezes_the_right_parts(image_folder, rate_gradient):
-    config, model, sampler, optimizers = tiny_setup(image_folder, "ours", rate_gradient)
+@pytest.mark.parametrize(
+    "method, options", [("ours", {}), ("ours", {"rate_gradient": "sphere"}), ("soft-to-hard", {}), ("gumbel", {})]
+)
+def test_alternation_freezes_the_right_parts(image_folder, method, options):
+    config, model, sampler, optimizers = tiny_setup(image_folder, method, options)
     decoder_side = [*model.g_s.parameters(), *model.quantizer.parameters(), *model.entropy.parameters()]
     snapshot = lambda params: [p.detach().clone() for p in params]  # noqa: E731
     encoder_before = snapshot(model.g_a.parameters())
@@ -67,7 +80,7 @@ def test_alternation_freezes_the_right_parts(image_folder, rate_gradient):
 
     for name, optimizer in optimizers.items():
         optimizer.step = spy(name, optimizer.step)
-    STEPS["ours"](model, sampler.batch(0, 2), optimizers, config)
+    STEPS[method](model, sampler.batch(0, 2), optimizers, config)
     same = lambda a, b: all(torch.equal(x, y) for x, y in zip(a, b))  # noqa: E731
     # Centers step ran first and left the encoder untouched ...
     assert same(seen["encoder_at_decoder"], encoder_before)
@@ -125,7 +138,7 @@ def test_resume_gives_the_same_parameters_as_an_unbroken_run(image_folder, tmp_p
 
 def test_a_run_logs_and_exports_a_loadable_model(image_folder, tmp_path):
     config = TrainConfig(method="uq-aun", data=str(image_folder), out=str(tmp_path), steps=4, log_every=2, **TINY)
-    exported = load_exported(train(config))
+    exported = load_exported(train(config).exported)
     assert exported.record["training"]["method"] == "uq-aun"
     assert exported.record["training"]["steps"] == 4
     lines = [json.loads(line) for line in (tmp_path / LOG).read_text().splitlines()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-METHODS = ("uq-aun", "ours")
+METHODS = ("uq-aun", "uq-ste", "vq-ste", "ours", "soft-to-hard", "gumbel", "no-alternation")
 RATE_GRADIENTS = ("mixture", "sphere")
 
 
@@ -31,6 +31,19 @@ class TrainConfig:
     """A training checkpoint whose transforms start this run (VQ codebooks then start from its latents)."""
     rate_gradient: str = "mixture"
     """How 'ours' gives the encoder a rate gradient: 'mixture' surrogate or 'sphere' surface estimator."""
+    sinkhorn: bool = False
+    """Choose training-time indices by OptVQ's Sinkhorn plan (inference always uses the encoder's search)."""
+    wasserstein: bool = False
+    """Add paper 002's Gaussian Wasserstein loss between each group's latents and codewords."""
+    wasserstein_weight: float = 0.3
+    vq_beta: float = 1.0
+    """Weight of the VQ distance loss (codebook + commitment) of vq-ste."""
+    rate_weight: float = 0.0
+    """Weight of -log2 p in the codeword search (entropy-constrained VQ, vq-ste); kept by the model."""
+    reactivate_every: int = 0
+    """Every this many steps, codewords unused since the last time restart at latent vectors (0 = never)."""
+    device: str = "auto"
+    """'auto' takes CUDA where present, else the CPU."""
     checkpoint_seconds: float = 120.0
     log_every: int = 25
 

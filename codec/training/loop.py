@@ -1,20 +1,29 @@
-"""The training loop: resumable checkpoints, a JSON-lines log, a progress bar, and export at the end."""
+"""The training loop: resumable checkpoints, a JSON-lines log, a progress bar, data parallelism, export.
+
+Under `torchrun --nproc_per_node K`, each process takes 1/K of every batch and gradients are
+averaged across processes before each optimizer step (gloo on CPU, NCCL on CUDA). The averaging
+is done per optimizer rather than by wrapping the model in DistributedDataParallel, because the
+alternating methods run two forward/backward passes per step over disjoint, partly frozen
+parameter sets, which DDP's one-forward-one-backward reducer does not support.
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import platform
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from tqdm import tqdm
 
 from codec.checkpoint import export_model
 from codec.files import atomic_write
-from codec.models import ModelConfig, VQCodec, build_model
+from codec.models import ModelConfig, UQCodec, VQCodec, build_model
 from codec.training.config import TrainConfig
 from codec.training.data import CropSampler
 from codec.training.methods import STEPS, make_optimizers
@@ -27,33 +36,63 @@ CODEBOOK_INIT_BATCHES = 16
 
 def model_config(config: TrainConfig) -> ModelConfig:
     return ModelConfig(
-        quantizer=config.quantizer, N=config.N, M=config.M, dim=config.dim, codebook_size=config.codebook_size
+        quantizer=config.quantizer,
+        N=config.N,
+        M=config.M,
+        dim=config.dim,
+        codebook_size=config.codebook_size,
+        rate_weight=config.rate_weight,
     )
 
 
-def codebook_usage(indices: torch.Tensor, codebook_size: int) -> tuple[float, float]:
-    """(share of codewords used, mean perplexity exp(H)) over the groups of indices (G, P)."""
-    counts = torch.zeros(indices.shape[0], codebook_size).scatter_add_(1, indices, torch.ones_like(indices, dtype=torch.float))
-    probs = counts / counts.sum(1, keepdim=True)
+def codebook_usage(counts: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per group: share of codewords used, and perplexity exp(H) of the index histogram, from counts (G, K)."""
+    probs = counts / counts.sum(1, keepdim=True).clamp_min(1)
     entropy = -(probs * torch.log(probs.clamp_min(1e-30))).sum(1)
-    return float((counts > 0).float().mean()), float(entropy.exp().mean())
+    return (counts > 0).float().mean(1).tolist(), entropy.exp().tolist()
 
 
-@torch.no_grad()
+def index_counts(indices: torch.Tensor, codebook_size: int) -> torch.Tensor:
+    """Histogram (G, K) of indices (G, P)."""
+    counts = torch.zeros(indices.shape[0], codebook_size, device=indices.device)
+    return counts.scatter_add_(1, indices, torch.ones_like(indices, dtype=counts.dtype))
+
+
+def _latent_vectors(model: VQCodec, batches: list[torch.Tensor]) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([model.quantizer.to_vectors(model.analysis(b)) for b in batches], dim=1)
+
+
 def init_codebooks_from_latents(model: VQCodec, sampler: CropSampler, config: TrainConfig) -> None:
     """Start each codebook at latent vectors drawn from training crops, so no codeword starts far away."""
-    quantizer = model.quantizer
-    vectors = torch.cat(
-        [quantizer.to_vectors(model.analysis(sampler.batch(-1 - b, config.batch))) for b in range(CODEBOOK_INIT_BATCHES)],
-        dim=1,
-    )
+    device = model.quantizer.codebooks.device
+    batches = [sampler.batch(-1 - b, config.batch).to(device) for b in range(CODEBOOK_INIT_BATCHES)]
+    vectors = _latent_vectors(model, batches)
     generator = torch.Generator().manual_seed(config.seed)
-    picks = torch.randint(vectors.shape[1], (quantizer.codebook_size,), generator=generator)
-    jitter = 0.01 * torch.randn(quantizer.codebooks.shape, generator=generator)
-    quantizer.codebooks.copy_(vectors[:, picks] + jitter)
+    picks = torch.randint(vectors.shape[1], (model.quantizer.codebook_size,), generator=generator)
+    jitter = 0.01 * torch.randn(model.quantizer.codebooks.shape, generator=generator)
+    with torch.no_grad():
+        model.quantizer.codebooks.copy_(vectors[:, picks.to(device)] + jitter.to(device))
 
 
-def _start(model, sampler: CropSampler, config: TrainConfig) -> None:
+def reactivate_dead_codewords(model: VQCodec, counts: torch.Tensor, batch: torch.Tensor, step: int) -> int:
+    """Move codewords with no use in `counts` onto random latent vectors of `batch`; returns how many moved.
+
+    A moved codeword takes its group's mean logit, so it starts with a middling probability.
+    """
+    vectors = _latent_vectors(model, [batch])
+    dead = counts == 0
+    generator = torch.Generator().manual_seed(step)
+    with torch.no_grad():
+        for group in torch.nonzero(dead.any(1)).flatten().tolist():
+            slots = torch.nonzero(dead[group]).flatten()
+            picks = torch.randint(vectors.shape[1], (len(slots),), generator=generator).to(vectors.device)
+            model.quantizer.codebooks[group, slots] = vectors[group, picks]
+            model.entropy.logits[group, slots] = model.entropy.logits[group, ~dead[group]].mean()
+    return int(dead.sum())
+
+
+def _start(model: VQCodec | UQCodec, sampler: CropSampler, config: TrainConfig) -> None:
     """Transforms from `init_from`, codebooks from the latents they produce."""
     if config.init_from:
         state = torch.load(config.init_from, map_location="cpu", weights_only=True)["model"]
@@ -63,7 +102,44 @@ def _start(model, sampler: CropSampler, config: TrainConfig) -> None:
         init_codebooks_from_latents(model, sampler, config)
 
 
-def _save_checkpoint(path: Path, step: int, model, optimizers: dict, config: TrainConfig, elapsed: float) -> None:
+def _device(config: TrainConfig) -> torch.device:
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(config.device)
+
+
+def _distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world size): from torchrun's environment, (0, 1) in a plain run."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), world
+
+
+def _average_gradients_before_steps(optimizers: dict[str, torch.optim.Optimizer], world: int) -> None:
+    """Make every optimizer average its gradients over the processes before it steps."""
+    for optimizer in optimizers.values():
+        step = optimizer.step
+
+        def averaged_step(*args, _optimizer=optimizer, _step=step, **kwargs):
+            for group in _optimizer.param_groups:
+                for parameter in group["params"]:
+                    if parameter.grad is not None:
+                        dist.all_reduce(parameter.grad)
+                        parameter.grad /= world
+            return _step(*args, **kwargs)
+
+        optimizer.step = averaged_step
+
+
+def _broadcast_parameters(model: torch.nn.Module) -> None:
+    for tensor in model.state_dict().values():
+        dist.broadcast(tensor, src=0)
+
+
+def _save_checkpoint(path: Path, step: int, model, optimizers: dict, config: TrainConfig, elapsed: float, counts) -> None:
     buffer = io.BytesIO()
     torch.save(
         {
@@ -72,6 +148,7 @@ def _save_checkpoint(path: Path, step: int, model, optimizers: dict, config: Tra
             "config": asdict(config),
             "model": model.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+            "counts": counts,
         },
         buffer,
     )
@@ -82,54 +159,92 @@ def _learning_rate(config: TrainConfig, step: int) -> float:
     return config.lr * (0.1 if step >= config.lr_drop_at * config.steps else 1.0)
 
 
-def train(config: TrainConfig) -> Path:
-    """Run (or resume) a training run and export its model; returns the exported model's path."""
+@dataclass
+class TrainedRun:
+    """The trained model (this process's copy) and, on rank 0, the exported model file."""
+
+    model: VQCodec | UQCodec
+    exported: Path
+
+
+def train(config: TrainConfig) -> TrainedRun:
+    """Run (or resume) a training run and export its model."""
+    device = _device(config)
+    rank, world = _distributed(device)
+    if config.batch % world:
+        raise ValueError(f"batch {config.batch} does not split over {world} processes")
     torch.manual_seed(config.seed)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     sampler = CropSampler(config.data, config.crop, config.seed)
-    model = build_model(model_config(config))
+    model = build_model(model_config(config)).to(device)
     optimizers = make_optimizers(model, config)
+    is_vq = isinstance(model, VQCodec)
+    counts = torch.zeros(model.quantizer.groups, config.codebook_size, device=device) if is_vq else None
     step, elapsed = 0, 0.0
     checkpoint_path = out / CHECKPOINT
     if checkpoint_path.exists():
-        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        saved = torch.load(checkpoint_path, map_location=device, weights_only=True)
         model.load_state_dict(saved["model"])
         for name, opt in optimizers.items():
             opt.load_state_dict(saved["optimizers"][name])
-        step, elapsed = saved["step"], saved["elapsed"]
+        step, elapsed, counts = saved["step"], saved["elapsed"], saved.get("counts", counts)
     else:
         _start(model, sampler, config)
+    if world > 1:
+        _broadcast_parameters(model)
+        _average_gradients_before_steps(optimizers, world)
     model.train()
     run_step = STEPS[config.method]
     last_save = time.monotonic()
     started = time.monotonic() - elapsed
-    with open(out / LOG, "a") as log, tqdm(total=config.steps, initial=step, desc=f"train {config.method}") as bar:
+    share = config.batch // world
+    with open(out / LOG, "a") if rank == 0 else open(os.devnull, "w") as log, tqdm(
+        total=config.steps, initial=step, desc=f"train {config.method}", disable=rank != 0
+    ) as bar:
         while step < config.steps:
-            torch.manual_seed(config.seed * 1_000_003 + step)
+            torch.manual_seed(config.seed * 1_000_003 + step * world + rank)
             for name, opt in optimizers.items():
                 for group in opt.param_groups:
                     if name != "aux":
                         group["lr"] = _learning_rate(config, step)
-            result = run_step(model, sampler.batch(step, config.batch), optimizers, config)
+            batch = sampler.batch(step, config.batch)[rank * share : (rank + 1) * share].to(device)
+            result = run_step(model, batch, optimizers, config)
             step += 1
             bar.update(1)
+            entry = {"step": step, "loss": result.loss, "bpp": result.bpp, "psnr": result.psnr}
+            if result.indices is not None:
+                counts += index_counts(result.indices, config.codebook_size)
+                if config.reactivate_every and step % config.reactivate_every == 0:
+                    if world > 1:
+                        dist.all_reduce(counts)
+                    entry["reactivated"] = reactivate_dead_codewords(model, counts, batch, step)
+                    if world > 1:
+                        dist.broadcast(model.quantizer.codebooks.data, src=0)
+                        dist.broadcast(model.entropy.logits.data, src=0)
+                    counts.zero_()
             if step % config.log_every == 0 or step == config.steps:
-                entry = {"step": step, "loss": result.loss, "bpp": result.bpp, "psnr": result.psnr}
                 if result.indices is not None:
-                    entry["utilization"], entry["perplexity"] = codebook_usage(result.indices, config.codebook_size)
+                    entry["utilization"], entry["perplexity"] = codebook_usage(
+                        index_counts(result.indices, config.codebook_size)
+                    )
                 log.write(json.dumps(entry) + "\n")
                 log.flush()
                 bar.set_postfix(bpp=f"{result.bpp:.3f}", psnr=f"{result.psnr:.2f}")
-            if time.monotonic() - last_save > config.checkpoint_seconds or step == config.steps:
-                _save_checkpoint(checkpoint_path, step, model, optimizers, config, time.monotonic() - started)
+            due = time.monotonic() - last_save > config.checkpoint_seconds or step == config.steps
+            if rank == 0 and due:
+                _save_checkpoint(checkpoint_path, step, model, optimizers, config, time.monotonic() - started, counts)
                 last_save = time.monotonic()
-    record = {
-        "training": asdict(config),
-        "images": len(sampler.images),
-        "wall_seconds": round(time.monotonic() - started, 1),
-        "machine": f"{platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads".strip(),
-        "torch": torch.__version__,
-    }
-    export_model(model, out / EXPORTED, record)
-    return out / EXPORTED
+    if rank == 0:
+        record = {
+            "training": asdict(config),
+            "images": len(sampler.images),
+            "wall_seconds": round(time.monotonic() - started, 1),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, {device.type}",
+            "processes": world,
+            "torch": torch.__version__,
+        }
+        export_model(model, out / EXPORTED, record)
+    if world > 1:
+        dist.barrier()
+    return TrainedRun(model=model, exported=out / EXPORTED)

@@ -1,22 +1,35 @@
-"""One training step per method. Each takes the model, a batch and its optimizers and returns metrics."""
+"""One training step per method: each takes the model, a batch, its optimizers and the config.
+
+Methods (DESIGN.md section 2):
+- uq-aun, uq-ste: uniform quantization with additive uniform noise / straight-through rounding.
+- vq-ste: NVTC-style VQ, entropy-constrained assignment, straight-through, VQ distance loss.
+- ours: encoder/decoder alternation with the sphere-noise approximation (paper 004).
+- soft-to-hard, gumbel: the same alternation with another approximation in the boundaries step
+  (ablations A2, A3).
+- no-alternation: sphere noise fed to the decoder, all parts updated together (ablation A1).
+"""
 
 from __future__ import annotations
 
 import contextlib
-import math
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from codec.models import UQCodec, VQCodec, bits_per_pixel, psnr
-from codec.quantizers import sphere_noise, uniform_on_sphere
+from codec.models import UQCodec, VQCodec, psnr
+from codec.quantizers import gumbel_assignment, sinkhorn_assign, soft_assignment, sphere_noise
 from codec.training.config import TrainConfig
+from codec.training.losses import (
+    mixture_rate_bits,
+    rd_loss,
+    sphere_rate_surrogate,
+    vq_distance_loss,
+    wasserstein_loss,
+)
 
-MIXTURE_NEIGHBOURS = 8
-"""Codewords nearest to the noisy latent that the mixture rate surrogate sums over."""
+ALTERNATING = ("ours", "soft-to-hard", "gumbel")
 
 
 @dataclass
@@ -27,11 +40,8 @@ class StepResult:
     indices: torch.Tensor | None = None
 
 
-def rd_loss(bits: torch.Tensor, x: torch.Tensor, x_hat: torch.Tensor, lmbda: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss, bpp, mse) with loss = bpp + lmbda * 255^2 * mse."""
-    bpp = bits_per_pixel(bits, x)
-    mse = F.mse_loss(x_hat, x)
-    return bpp + lmbda * 255.0**2 * mse, bpp, mse
+def _result(loss: torch.Tensor, bpp: torch.Tensor, mse: torch.Tensor, indices: torch.Tensor | None = None) -> StepResult:
+    return StepResult(loss.item(), bpp.item(), psnr(mse.item()), indices)
 
 
 @contextlib.contextmanager
@@ -47,103 +57,173 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
             parameter.requires_grad_(True)
 
 
-def _result(loss: torch.Tensor, bpp: torch.Tensor, mse: torch.Tensor, indices: torch.Tensor | None = None) -> StepResult:
-    return StepResult(loss.item(), bpp.item(), psnr(mse.item()), indices)
+def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+def _latent_shape(model: VQCodec | UQCodec, x: torch.Tensor) -> torch.Size:
+    return torch.Size((x.shape[0], model.config.M, x.shape[2] // 16, x.shape[3] // 16))
+
+
+# Uniform quantization ---------------------------------------------------------------------------
+
+
+def _bottleneck_bits(model: UQCodec, y_hat: torch.Tensor) -> torch.Tensor:
+    """Bits of already-quantized values under the bottleneck, differentiable with respect to them."""
+    bottleneck = model.entropy_bottleneck
+    values = y_hat.transpose(0, 1).reshape(model.config.M, 1, -1)
+    likelihood, _, _ = bottleneck._likelihood(values)
+    return -torch.log2(bottleneck.likelihood_lower_bound(likelihood)).sum()
+
+
+def _uq_update(model: UQCodec, x: torch.Tensor, y_hat: torch.Tensor, bits: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
+    loss, bpp, mse = rd_loss(bits, x, model.synthesis(y_hat), config.lmbda)
+    _update(optimizers["main"], loss)
+    _update(optimizers["aux"], model.entropy_bottleneck.loss())
+    return _result(loss, bpp, mse)
 
 
 def uq_aun_step(model: UQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
     """Additive uniform noise in training; the bottleneck's quantile (aux) loss has its own optimizer."""
+    y_tilde, likelihoods = model.entropy_bottleneck(model.analysis(x))
+    return _uq_update(model, x, y_tilde, -torch.log2(likelihoods).sum(), optimizers, config)
+
+
+def uq_ste_step(model: UQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
+    """Rounding around the medians in the forward pass, identity gradient in the backward pass."""
     y = model.analysis(x)
-    y_tilde, likelihoods = model.entropy_bottleneck(y)
-    bits = -torch.log2(likelihoods).sum()
-    loss, bpp, mse = rd_loss(bits, x, model.synthesis(y_tilde), config.lmbda)
-    optimizers["main"].zero_grad()
-    loss.backward()
-    optimizers["main"].step()
-    optimizers["aux"].zero_grad()
-    model.entropy_bottleneck.loss().backward()
-    optimizers["aux"].step()
-    return _result(loss, bpp, mse)
+    medians = model.entropy_bottleneck._get_medians().reshape(1, -1, 1, 1)
+    y_hat = y + (torch.round(y - medians) + medians - y).detach()
+    return _uq_update(model, x, y_hat, _bottleneck_bits(model, y_hat), optimizers, config)
 
 
-def mixture_rate_bits(model: VQCodec, noisy: torch.Tensor, scale_sq: torch.Tensor) -> torch.Tensor:
-    """Differentiable rate: -log2 sum_k p_k exp(-|v - c_k|^2 / 2s^2) over the nearest codewords.
+# Vector quantization ----------------------------------------------------------------------------
 
-    At a codeword far from the others it equals -log2 p of that codeword.
-    """
+
+def _training_indices(model: VQCodec, vectors: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """The index choice used for training updates: Sinkhorn's plan if asked, else the encoder's own search."""
+    if config.sinkhorn:
+        return sinkhorn_assign(vectors, model.quantizer.codebooks.detach())
+    return model.quantizer.nearest(vectors, model.search_penalty())
+
+
+def _with_wasserstein(loss: torch.Tensor, model: VQCodec, vectors: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    if not config.wasserstein:
+        return loss
+    return loss + config.wasserstein_weight * wasserstein_loss(vectors, model.quantizer.codebooks)
+
+
+def vq_ste_step(model: VQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
+    """NVTC-style: the decoder sees the codeword, the encoder gets the decoder's gradient unchanged."""
     quantizer = model.quantizer
-    with torch.no_grad():
-        codebooks = quantizer.codebooks
-        distances = torch.cdist(noisy, codebooks)
-        neighbours = distances.topk(min(MIXTURE_NEIGHBOURS, quantizer.codebook_size), largest=False).indices
-        log_p = model.entropy.log2_probs() * math.log(2.0)
-    groups = torch.arange(quantizer.groups)[:, None, None]
-    centres = codebooks[groups, neighbours]
-    squared = ((noisy.unsqueeze(2) - centres) ** 2).sum(-1)
-    log_mixture = torch.logsumexp(log_p[groups, neighbours] - squared / (2 * scale_sq), dim=-1)
-    return -log_mixture.sum() / math.log(2.0)
-
-
-def sphere_rate_surrogate(model: VQCodec, vectors: torch.Tensor, quantized: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """A term whose gradient is the sphere-surface estimate of the rate gradient (paper Eq. 9).
-
-    grad E_u[R(y + r u)] = (d / r) E_w[(R(y + r w) - R(y)) w], w on the unit sphere; R(y) is the baseline.
-    """
-    quantizer = model.quantizer
-    with torch.no_grad():
-        radius = (vectors - quantized).norm(dim=-1, keepdim=True).clamp_min(1e-6)
-        direction = uniform_on_sphere(vectors.shape[:-1], quantizer.dim).to(vectors)
-        bits = -model.entropy.log2_probs()
-        sampled = bits.gather(1, quantizer.nearest(vectors + radius * direction))
-        baseline = bits.gather(1, indices)
-        weight = quantizer.dim / radius * (sampled - baseline).unsqueeze(-1)
-    return (weight * direction * vectors).sum()
-
-
-def ours_step(model: VQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
-    """Encoder/decoder alternating optimization (paper 004).
-
-    Centers step: encoder frozen, actual quantization, update decoder, codebooks and logits.
-    Boundaries step: decoder, codebooks and logits frozen, sphere noise, update the encoder.
-    """
-    quantizer = model.quantizer
-    with torch.no_grad():
-        vectors = quantizer.to_vectors(model.analysis(x))
-        indices = quantizer.nearest(vectors)
-    shape = (x.shape[0], model.config.M, x.shape[2] // 16, x.shape[3] // 16)
-    y_hat = quantizer.from_vectors(quantizer.lookup(indices), shape)
-    loss, bpp, mse = rd_loss(model.entropy.bits(indices), x, model.synthesis(y_hat), config.lmbda)
-    optimizers["decoder"].zero_grad()
-    loss.backward()
-    optimizers["decoder"].step()
-
-    with frozen(model.g_s, model.quantizer, model.entropy):
-        vectors = quantizer.to_vectors(model.analysis(x))
-        with torch.no_grad():
-            indices_now = quantizer.nearest(vectors)
-            quantized = quantizer.lookup(indices_now)
-        noisy = sphere_noise(vectors, quantized)
-        if config.rate_gradient == "mixture":
-            scale_sq = ((vectors - quantized) ** 2).sum(-1).mean(1).clamp_min(1e-6)[:, None, None].detach()
-            rate = mixture_rate_bits(model, noisy, scale_sq)
-        else:
-            rate = sphere_rate_surrogate(model, vectors, quantized, indices_now)
-        x_tilde = model.synthesis(quantizer.from_vectors(noisy, shape))
-        encoder_loss, _, _ = rd_loss(rate, x, x_tilde, config.lmbda)
-        optimizers["encoder"].zero_grad()
-        encoder_loss.backward()
-        optimizers["encoder"].step()
+    vectors = quantizer.to_vectors(model.analysis(x))
+    indices = _training_indices(model, vectors, config)
+    codewords = quantizer.lookup(indices)
+    straight_through = vectors + (codewords - vectors).detach()
+    x_hat = model.synthesis(quantizer.from_vectors(straight_through, _latent_shape(model, x)))
+    loss, bpp, mse = rd_loss(model.entropy.bits(indices), x, x_hat, config.lmbda)
+    loss = _with_wasserstein(loss + config.vq_beta * vq_distance_loss(vectors, codewords), model, vectors, config)
+    _update(optimizers["main"], loss)
     return _result(loss, bpp, mse, indices)
 
 
-STEPS = {"uq-aun": uq_aun_step, "ours": ours_step}
+def _sphere_approximation(model: VQCodec, vectors: torch.Tensor, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(y + r u, encoder rate term) with r the distance to the nearest codeword."""
+    quantizer = model.quantizer
+    with torch.no_grad():
+        indices = quantizer.nearest(vectors)
+        quantized = quantizer.lookup(indices)
+    noisy = sphere_noise(vectors, quantized)
+    if config.rate_gradient == "sphere":
+        return noisy, sphere_rate_surrogate(model, vectors, quantized, indices)
+    scale_sq = ((vectors - quantized) ** 2).sum(-1).mean(1).clamp_min(1e-6)[:, None, None].detach()
+    return noisy, mixture_rate_bits(model, noisy, scale_sq)
+
+
+def _relaxed_approximation(assignment: Callable) -> Callable:
+    """A boundaries-step approximation from soft codeword weights: weighted codeword, expected bits."""
+
+    def approximation(model: VQCodec, vectors: torch.Tensor, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+        quantizer = model.quantizer
+        with torch.no_grad():
+            quantized = quantizer.lookup(quantizer.nearest(vectors))
+            temperature = ((vectors - quantized) ** 2).sum(-1).mean(1).clamp_min(1e-6)[:, None, None]
+            bits = -model.entropy.log2_probs()
+        weights = assignment(vectors, quantizer.codebooks, temperature)
+        return weights @ quantizer.codebooks, (weights * bits.unsqueeze(1)).sum()
+
+    return approximation
+
+
+ENCODER_APPROXIMATIONS = {
+    "ours": _sphere_approximation,
+    "soft-to-hard": _relaxed_approximation(soft_assignment),
+    "gumbel": _relaxed_approximation(gumbel_assignment),
+}
+
+
+def alternating_step(model: VQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
+    """Encoder/decoder alternating optimization (paper 004).
+
+    Centers step: encoder frozen, actual quantization, update decoder, codebooks and logits.
+    Boundaries step: decoder, codebooks and logits frozen, a differentiable approximation of the
+    quantizer (sphere noise for 'ours'), update the encoder.
+    """
+    quantizer = model.quantizer
+    shape = _latent_shape(model, x)
+    with torch.no_grad():
+        vectors = quantizer.to_vectors(model.analysis(x))
+        indices = _training_indices(model, vectors, config)
+    y_hat = quantizer.from_vectors(quantizer.lookup(indices), shape)
+    loss, bpp, mse = rd_loss(model.entropy.bits(indices), x, model.synthesis(y_hat), config.lmbda)
+    _update(optimizers["decoder"], _with_wasserstein(loss, model, vectors, config))
+
+    with frozen(model.g_s, model.quantizer, model.entropy):
+        vectors = quantizer.to_vectors(model.analysis(x))
+        approximate, rate = ENCODER_APPROXIMATIONS[config.method](model, vectors, config)
+        encoder_loss, _, _ = rd_loss(rate, x, model.synthesis(quantizer.from_vectors(approximate, shape)), config.lmbda)
+        _update(optimizers["encoder"], encoder_loss)
+    return _result(loss, bpp, mse, indices)
+
+
+def no_alternation_step(model: VQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
+    """Ablation A1: sphere noise fed to the decoder, everything updated at once.
+
+    The codebooks learn from a k-means style distance loss and the logits from the actual indices.
+    """
+    quantizer = model.quantizer
+    vectors = quantizer.to_vectors(model.analysis(x))
+    noisy, rate = _sphere_approximation(model, vectors, config)
+    indices = _training_indices(model, vectors.detach(), config)
+    codebook_loss = ((vectors.detach() - quantizer.lookup(indices)) ** 2).sum(-1).mean()
+    x_tilde = model.synthesis(quantizer.from_vectors(noisy, _latent_shape(model, x)))
+    encoder_loss, _, mse = rd_loss(rate, x, x_tilde, config.lmbda)
+    logits_loss, bpp, _ = rd_loss(model.entropy.bits(indices), x, x_tilde.detach(), 0.0)
+    loss = _with_wasserstein(encoder_loss + logits_loss + codebook_loss, model, vectors, config)
+    _update(optimizers["main"], loss)
+    return _result(encoder_loss, bpp, mse, indices)
+
+
+STEPS: dict[str, Callable[..., StepResult]] = {
+    "uq-aun": uq_aun_step,
+    "uq-ste": uq_ste_step,
+    "vq-ste": vq_ste_step,
+    "ours": alternating_step,
+    "soft-to-hard": alternating_step,
+    "gumbel": alternating_step,
+    "no-alternation": no_alternation_step,
+}
 
 
 def make_optimizers(model: UQCodec | VQCodec, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
-    """The optimizers a method steps, by name."""
+    """The optimizers a method steps, by name; 'aux' keeps its own learning rate."""
     adam = torch.optim.Adam
-    if config.method == "uq-aun":
+    if config.quantizer == "uq":
         main = [p for name, p in model.named_parameters() if not name.endswith("quantiles")]
         return {"main": adam(main, lr=config.lr), "aux": adam([model.entropy_bottleneck.quantiles], lr=1e-3)}
-    decoder = [*model.g_s.parameters(), *model.quantizer.parameters(), *model.entropy.parameters()]
-    return {"decoder": adam(decoder, lr=config.lr), "encoder": adam(model.g_a.parameters(), lr=config.lr)}
+    if config.method in ALTERNATING:
+        decoder = [*model.g_s.parameters(), *model.quantizer.parameters(), *model.entropy.parameters()]
+        return {"decoder": adam(decoder, lr=config.lr), "encoder": adam(model.g_a.parameters(), lr=config.lr)}
+    return {"main": adam(model.parameters(), lr=config.lr)}

@@ -1,0 +1,94 @@
+"""Sinkhorn assignment, the Wasserstein matching loss, dead-codeword reactivation, usage statistics."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from codec.models import ModelConfig, VQCodec
+from codec.quantizers import ChannelSplitVQ, sinkhorn_assign, sinkhorn_plan
+from codec.training.losses import gaussian_wasserstein, wasserstein_loss
+from codec.training.loop import codebook_usage, index_counts, reactivate_dead_codewords
+
+
+def mismatched_case():
+    """Vectors around the origin, a codebook of 16 centred 5 away: nearest neighbour uses only its near edge."""
+    torch.manual_seed(0)
+    vectors = torch.randn(1, 400, 2)
+    codebooks = torch.randn(1, 16, 2) + torch.tensor([5.0, 0.0])
+    return vectors, codebooks
+
+
+def test_sinkhorn_plan_is_doubly_normalized():
+    vectors, codebooks = mismatched_case()
+    # OptVQ's 5 iterations end on the codeword side: exact there, rows within 40% of their share.
+    plan = sinkhorn_plan(vectors, codebooks)
+    assert torch.allclose(plan.sum(dim=1), torch.full((1, 16), 1 / 16), atol=1e-6)
+    assert torch.allclose(plan.sum(dim=2), torch.full((1, 400), 1 / 400), rtol=0.4)
+    # Iterated on, both marginals converge.
+    converged = sinkhorn_plan(vectors, codebooks, iterations=100)
+    assert torch.allclose(converged.sum(dim=2), torch.full((1, 400), 1 / 400), rtol=1e-4)
+
+
+def test_sinkhorn_spreads_assignments_where_nearest_neighbour_collapses():
+    vectors, codebooks = mismatched_case()
+    quantizer = ChannelSplitVQ(channels=2, dim=2, codebook_size=16)
+    with torch.no_grad():
+        quantizer.codebooks.copy_(codebooks)
+    nearest_share = torch.bincount(quantizer.nearest(vectors)[0], minlength=16) / 400
+    sinkhorn_share = torch.bincount(sinkhorn_assign(vectors, codebooks)[0], minlength=16) / 400
+    assert nearest_share.max() > 0.9
+    assert sinkhorn_share.max() < 0.3 and (sinkhorn_share > 0).sum() >= 10
+
+
+def test_wasserstein_is_zero_for_identical_gaussians():
+    mean = torch.tensor([1.0, -2.0])
+    cov = torch.tensor([[2.0, 0.6], [0.6, 1.0]])
+    assert float(gaussian_wasserstein(mean, cov, mean, cov)) < 1e-3
+
+
+def test_wasserstein_matches_the_two_dimensional_closed_form():
+    # For 2x2 matrices tr sqrt(M) = sqrt(tr M + 2 sqrt(det M)), with M = A^1/2 B A^1/2:
+    # tr M = tr(AB) and det M = det A det B.
+    mean_a, mean_b = torch.tensor([0.0, 1.0]), torch.tensor([2.0, -1.0])
+    a = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)
+    b = torch.tensor([[1.0, -0.3], [-0.3, 3.0]], dtype=torch.float64)
+    cross = math.sqrt(float(torch.trace(a @ b)) + 2 * math.sqrt(float(torch.det(a) * torch.det(b))))
+    expected = math.sqrt(8.0 + float(torch.trace(a) + torch.trace(b)) - 2 * cross)
+    assert float(gaussian_wasserstein(mean_a.double(), a, mean_b.double(), b)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_wasserstein_loss_pulls_codewords_towards_the_latents():
+    vectors, codebooks = mismatched_case()
+    codebooks = codebooks.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([codebooks], lr=0.05)
+    start = float(wasserstein_loss(vectors, codebooks))
+    for _ in range(200):
+        optimizer.zero_grad()
+        wasserstein_loss(vectors, codebooks).backward()
+        optimizer.step()
+    assert float(wasserstein_loss(vectors, codebooks)) < 0.1 * start
+
+
+def test_dead_codewords_move_onto_latents():
+    torch.manual_seed(0)
+    model = VQCodec(ModelConfig("vq", N=8, M=8, dim=4, codebook_size=8))
+    counts = torch.ones(2, 8)
+    counts[0, 3] = 0
+    counts[1, :2] = 0
+    before = model.quantizer.codebooks.detach().clone()
+    assert reactivate_dead_codewords(model, counts, torch.rand(1, 3, 32, 32), step=1) == 3
+    after = model.quantizer.codebooks.detach()
+    changed = (after != before).any(-1)
+    assert changed.tolist() == [[False, False, False, True, False, False, False, False], [True, True] + [False] * 6]
+    latents = model.quantizer.to_vectors(model.analysis(torch.rand(1, 3, 32, 32)))
+    assert latents.shape[1] == 4
+
+
+def test_usage_statistics():
+    indices = torch.tensor([[0, 0, 1, 1], [2, 2, 2, 2]])
+    utilization, perplexity = codebook_usage(index_counts(indices, 4))
+    assert utilization == [0.5, 0.25]
+    assert perplexity == pytest.approx([2.0, 1.0])
