@@ -131,21 +131,52 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from codec.evaluation.kodak import evaluate_folder, summary, write_results
+def _print_point(label: str, point: dict[str, float]) -> None:
+    overhead = f", coder overhead {100 * point['coder_overhead']:.3f}%" if "coder_overhead" in point else ""
+    print(
+        f"{label}: {point['bpp']:.4f} bpp, PSNR {point['psnr-rgb']:.2f} dB, encode {point['encoding_time']:.2f} s, "
+        f"decode {point['decoding_time']:.2f} s per image{overhead}"
+    )
 
-    runs = {}
-    for name in args.model or [zoo.default_name()]:
-        runs[name] = evaluate_folder(_load_model(name), Path(args.images), label=name)
-        point = summary(runs[name])
-        print(
-            f"{name}: {point['bpp']:.4f} bpp, PSNR {point['psnr-rgb']:.2f} dB, "
-            f"encode {point['encoding_time']:.2f} s, decode {point['decoding_time']:.2f} s per image, "
-            f"coder overhead {100 * point['coder_overhead']:.3f}%"
-        )
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from codec.evaluation.baselines import BASELINES
+    from codec.evaluation.rd import evaluate_folder, image_paths, measure, summary, write_results
+
+    images = Path(args.images)
+    runs, description = {}, args.description
+    if args.baseline:
+        if args.baseline not in BASELINES:
+            raise CommandError(f"unknown baseline {args.baseline!r} (choose from {', '.join(BASELINES)})")
+        description, codecs = BASELINES[args.baseline]
+        for label, codec in codecs.items():
+            runs[label] = [measure(codec, p) for p in tqdm(image_paths(images), desc=label, unit="image")]
+            _print_point(label, summary(runs[label]))
+    else:
+        for name in args.model or [zoo.default_name()]:
+            runs[name] = evaluate_folder(_load_model(name), images, label=name)
+            _print_point(name, summary(runs[name]))
     if args.out:
-        write_results(Path(args.out), args.name or Path(args.out).stem, args.description, runs)
+        write_results(Path(args.out), args.name or Path(args.out).stem, description, runs)
         print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_bdrate(args: argparse.Namespace) -> int:
+    from codec.evaluation.bdrate import METHODS, bd_rate
+
+    for method in METHODS:
+        print(f"BD-rate ({method}) of {args.test} against {args.anchor}: {bd_rate(Path(args.anchor), Path(args.test), method):+.2f}%")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from codec.evaluation.plots import plot_rd
+
+    plot_rd([Path(p) for p in args.results], Path(args.out), title=args.title)
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -194,11 +225,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="code an image folder for real with one model or a curve of them")
     evaluate.add_argument("--model", action="append", help="model name or file; repeat for a curve (default: the default)")
+    evaluate.add_argument("--baseline", help="a classical codec instead of models: hevc-444, jpeg or webp")
     evaluate.add_argument("--images", required=True, help="folder of images, e.g. ../shared/kodak")
     evaluate.add_argument("--out", help="result JSON (CompressAI layout); per-image records go beside it")
     evaluate.add_argument("--name", help="curve name in the JSON (default: the file's stem)")
     evaluate.add_argument("--description", default="", help="free text stored in the JSON")
     evaluate.set_defaults(run=cmd_eval)
+
+    bdrate = commands.add_parser("bdrate", help="Bjontegaard delta rate of one result JSON against another")
+    bdrate.add_argument("anchor")
+    bdrate.add_argument("test")
+    bdrate.set_defaults(run=cmd_bdrate)
+
+    plot = commands.add_parser("plot", help="RD curves of result JSONs as a PNG")
+    plot.add_argument("results", nargs="+")
+    plot.add_argument("--out", required=True)
+    plot.add_argument("--title", default="Kodak")
+    plot.set_defaults(run=cmd_plot)
 
     train = commands.add_parser("train", help="train a model (see codec/training/config.py)")
     _add_train_options(train)

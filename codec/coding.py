@@ -16,7 +16,7 @@ def _padding(size: int) -> int:
     return -size % DOWNSAMPLING
 
 
-def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
+def image_tensor(pixels: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 -> (1, 3, H', W') in [0, 1], edge-replicated up to a multiple of 16."""
     x = torch.from_numpy(np.array(pixels, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
     height, width = pixels.shape[:2]
@@ -31,7 +31,7 @@ def _to_pixels(x_hat: torch.Tensor, height: int, width: int) -> np.ndarray:
 @torch.no_grad()
 def image_symbols(exported: ExportedModel, pixels: np.ndarray) -> tuple[torch.Tensor, torch.Size]:
     """Quantization indices (G, P) of an image, and the latent shape they fill."""
-    y = exported.model.analysis(_to_tensor(pixels))
+    y = exported.model.analysis(image_tensor(pixels))
     return exported.model.to_symbols(y), y.shape
 
 

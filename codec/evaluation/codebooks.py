@@ -1,0 +1,38 @@
+"""Codebook health on an image folder: utilization, perplexity and quantization error per model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from codec import coding
+from codec.checkpoint import ExportedModel
+from codec.images import IMAGE_SUFFIXES, load_image
+from codec.models import VQCodec
+from codec.training.loop import codebook_usage, index_counts
+
+
+@torch.no_grad()
+def codebook_statistics(exported: ExportedModel, folder: Path) -> dict[str, float]:
+    """Share of codewords used over all codebooks, mean perplexity exp(H) over codebooks, and the
+    mean squared distance between latent vectors and their codewords (per vector)."""
+    model = exported.model
+    if not isinstance(model, VQCodec):
+        raise ValueError("codebook statistics need a VQ model")
+    quantizer = model.quantizer
+    counts = torch.zeros(quantizer.groups, quantizer.codebook_size)
+    squared_error, vectors_seen = 0.0, 0
+    for path in sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        y = model.analysis(coding.image_tensor(load_image(path).pixels))
+        vectors = quantizer.to_vectors(y)
+        indices = model.to_symbols(y)
+        counts += index_counts(indices, quantizer.codebook_size)
+        squared_error += float(((vectors - quantizer.lookup(indices)) ** 2).sum())
+        vectors_seen += vectors.shape[0] * vectors.shape[1]
+    utilization, perplexity = codebook_usage(counts)
+    return {
+        "utilization": float(torch.tensor(utilization).mean()),
+        "perplexity": float(torch.tensor(perplexity).mean()),
+        "quantization_mse": squared_error / vectors_seen,
+    }

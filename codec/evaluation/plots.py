@@ -1,0 +1,30 @@
+"""RD plots (bpp against PSNR) from result JSONs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from codec.evaluation.bdrate import load_curve
+
+
+def plot_rd(curves: list[Path], out: Path, title: str = "Kodak", metric: str = "psnr-rgb") -> None:
+    """One line per result file, written as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 5), dpi=120)
+    for path in curves:
+        name, rate, quality = load_curve(path, metric)
+        dashed = "reference" in Path(path).parts
+        axes.plot(rate, quality, "--" if dashed else "-", marker=None if dashed else "o", markersize=3, label=name)
+    axes.set_xlabel("bits per pixel (real files)")
+    axes.set_ylabel("PSNR-RGB (dB)" if metric == "psnr-rgb" else metric)
+    axes.set_title(title)
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out)
+    plt.close(figure)
