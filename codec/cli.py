@@ -50,13 +50,12 @@ def _compress_one(exported, source: Path, target: Path, force: bool) -> tuple[fl
     image = load_image(source)
     for note in image.notes:
         print(f"{source}: note: {note}", file=sys.stderr)
-    data = coding.compress(exported, image.pixels, image.mode)
-    atomic_write(target, data)
+    encoded = coding.encode(exported, image.pixels, image.mode)
+    atomic_write(target, encoded.data)
     height, width = image.pixels.shape[:2]
-    symbols, shape = coding.image_symbols(exported, image.pixels)
-    decoded = coding.reconstruct(exported, symbols, shape, height, width)
+    decoded = coding.reconstruct(exported, encoded.symbols, encoded.shape, height, width)
     mse = float(np.mean((decoded.astype(np.float64) - image.pixels) ** 2))
-    return 8 * len(data) / (height * width), psnr(mse, 255.0)
+    return 8 * len(encoded.data) / (height * width), psnr(mse, 255.0)
 
 
 def cmd_compress(args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -42,10 +44,19 @@ def reconstruct(exported: ExportedModel, symbols: torch.Tensor, shape: torch.Siz
     return _to_pixels(x_hat, height, width)
 
 
-def compress(exported: ExportedModel, pixels: np.ndarray, mode: ImageMode = ImageMode.RGB) -> bytes:
-    """The complete `.bin` file for an (H, W, 3) uint8 image."""
+@dataclass
+class Encoded:
+    """A `.bin` file's bytes with the symbols it carries, for callers that also want the reconstruction."""
+
+    data: bytes
+    symbols: torch.Tensor
+    shape: torch.Size
+
+
+def encode(exported: ExportedModel, pixels: np.ndarray, mode: ImageMode = ImageMode.RGB) -> Encoded:
+    """Encode an (H, W, 3) uint8 image into a complete `.bin` file."""
     height, width = pixels.shape[:2]
-    symbols, _ = image_symbols(exported, pixels)
+    symbols, shape = image_symbols(exported, pixels)
     payload = coder.encode(list(symbols.numpy()), exported.tables)
     header = Header(
         model_id=exported.model_id,
@@ -56,7 +67,12 @@ def compress(exported: ExportedModel, pixels: np.ndarray, mode: ImageMode = Imag
         pad_right=_padding(width),
         payload_length=len(payload),
     )
-    return pack(header, payload)
+    return Encoded(pack(header, payload), symbols, shape)
+
+
+def compress(exported: ExportedModel, pixels: np.ndarray, mode: ImageMode = ImageMode.RGB) -> bytes:
+    """The complete `.bin` file for an (H, W, 3) uint8 image."""
+    return encode(exported, pixels, mode).data
 
 
 def latent_shape(exported: ExportedModel, header: Header) -> torch.Size:

@@ -1,0 +1,73 @@
+"""Entropy-constrained VQ in the source space: Chou, Lookabaugh and Gray's Lagrangian Lloyd algorithm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+BLOCK = 1 << 22
+
+
+@dataclass
+class EntropyCodedQuantizer:
+    """Codewords (K, d) and their probabilities (K,)."""
+
+    codebook: torch.Tensor
+    probs: torch.Tensor
+
+
+def assign(samples: torch.Tensor, quantizer: EntropyCodedQuantizer, lmbda: float) -> torch.Tensor:
+    """argmin_k |x - c_k|^2 + lmbda * (-log2 p_k), in blocks of samples."""
+    penalty = lmbda * -torch.log2(quantizer.probs)
+    norms = (quantizer.codebook**2).sum(1) + penalty
+    block = max(1, BLOCK // len(quantizer.codebook))
+    return torch.cat(
+        [
+            torch.addmm(norms, samples[i : i + block], quantizer.codebook.T, alpha=-2.0).argmin(1)
+            for i in range(0, len(samples), block)
+        ]
+    )
+
+
+def kmeans_plus_plus(samples: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+    """k-means++ seeding: each new centre drawn with probability proportional to squared distance."""
+    centres = [samples[torch.randint(len(samples), (1,), generator=generator)]]
+    nearest = ((samples - centres[0]) ** 2).sum(1)
+    for _ in range(count - 1):
+        pick = torch.multinomial(nearest / nearest.sum(), 1, generator=generator)
+        centres.append(samples[pick])
+        nearest = torch.minimum(nearest, ((samples - centres[-1]) ** 2).sum(1))
+    return torch.cat(centres)
+
+
+def lagrangian_lloyd(
+    samples: torch.Tensor,
+    lmbda: float,
+    start: EntropyCodedQuantizer,
+    iterations: int = 50,
+) -> EntropyCodedQuantizer:
+    """Alternate ECVQ assignment and centroid/probability updates; empty cells are dropped."""
+    quantizer = start
+    for _ in range(iterations):
+        indices = assign(samples, quantizer, lmbda)
+        counts = torch.bincount(indices, minlength=len(quantizer.codebook)).to(samples.dtype)
+        sums = torch.zeros_like(quantizer.codebook).index_add_(0, indices, samples)
+        used = counts > 0
+        quantizer = EntropyCodedQuantizer(sums[used] / counts[used, None], counts[used] / len(samples))
+    return quantizer
+
+
+def initial_quantizer(samples: torch.Tensor, count: int, seed: int = 0) -> EntropyCodedQuantizer:
+    generator = torch.Generator().manual_seed(seed)
+    return EntropyCodedQuantizer(kmeans_plus_plus(samples, count, generator), torch.full((count,), 1.0 / count))
+
+
+def rate_distortion(samples: torch.Tensor, quantizer: EntropyCodedQuantizer, lmbda: float) -> tuple[float, float]:
+    """(bits per dimension from the empirical index entropy, MSE per dimension) on `samples`."""
+    indices = assign(samples, quantizer, lmbda)
+    probs = torch.bincount(indices, minlength=len(quantizer.codebook)).double() / len(samples)
+    probs = probs[probs > 0]
+    dim = samples.shape[1]
+    mse = float(((samples - quantizer.codebook[indices]) ** 2).mean())
+    return float(-(probs * torch.log2(probs)).sum()) / dim, mse

@@ -1,0 +1,51 @@
+"""Toy sources' moments, ECVQ on a case with a known answer, Blahut-Arimoto against the Gaussian R(D)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from codec.toy import bounds
+from codec.toy.ecvq import initial_quantizer, lagrangian_lloyd, rate_distortion
+from codec.toy.sources import boomerang, gaussian, laplace
+
+
+def test_source_moments():
+    generator = torch.Generator().manual_seed(0)
+    g = gaussian(400_000, generator)
+    assert abs(float(g.mean())) < 0.01 and float(g.var()) == pytest.approx(1.0, abs=0.01)
+    lap = laplace(200_000, generator)
+    assert lap.shape == (200_000, 8)
+    assert float(lap.abs().mean()) == pytest.approx(1.0, abs=0.01)  # E|X| = b
+    assert float(lap.var()) == pytest.approx(2.0, abs=0.03)  # Var = 2 b^2
+    b = boomerang(400_000, generator)
+    assert float(b[:, 1].var()) == pytest.approx(1.0, abs=0.01)
+    assert float(b[:, 0].mean()) == pytest.approx(0.0, abs=0.01)  # E[z2 + 1 - z1^2] = 0
+    assert float(b[:, 0].var()) == pytest.approx(3.0, abs=0.03)  # Var(z2) + Var(z1^2) = 1 + 2
+
+
+def test_ecvq_on_a_uniform_source_finds_the_uniform_quantizer():
+    samples = torch.rand(200_000, 1, generator=torch.Generator().manual_seed(1)).double()
+    quantizer = lagrangian_lloyd(samples, lmbda=1e-4, start=initial_quantizer(samples, 4), iterations=100)
+    centres = sorted(quantizer.codebook[:, 0].tolist())
+    assert centres == pytest.approx([0.125, 0.375, 0.625, 0.875], abs=0.005)
+    rate, mse = rate_distortion(samples, quantizer, 1e-4)
+    assert rate == pytest.approx(2.0, abs=0.01) and mse == pytest.approx(1 / 12 / 16, rel=0.02)
+
+
+def test_shannon_lower_bound_constants():
+    assert bounds.laplace_shannon_lower_bound(1.0) == pytest.approx(0.3956, abs=1e-4)
+    assert bounds.boomerang_shannon_lower_bound(2.0**-4) == pytest.approx(-0.5990 + 2.0, abs=1e-4)
+
+
+def test_blahut_arimoto_matches_the_gaussian_rate_distortion_function():
+    grid = np.linspace(-5, 5, 301)[:, None]
+    weights = np.exp(-grid[:, 0] ** 2 / 2)
+    weights /= weights.sum()
+    rates, distortions = bounds.blahut_arimoto(grid, weights, slopes=np.array([4.0, 16.0, 64.0]), iterations=400)
+    for rate, mse in zip(rates, distortions):
+        assert rate == pytest.approx(bounds.gaussian_rd(mse), abs=0.02)
+    assert np.all(np.diff(rates) > 0) and np.all(np.diff(distortions) < 0)
