@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from bitstream.format import BitstreamError, Header, ImageMode, pack
 from codec.checkpoint import ExportedModel
+from codec.errors import ModelFileError
 from codec.transforms import DOWNSAMPLING
 from entropy import coder
 
@@ -30,9 +31,15 @@ def _to_pixels(x_hat: torch.Tensor, height: int, width: int) -> np.ndarray:
     return torch.round(x_hat * 255.0).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
+def _require_image_model(exported: ExportedModel) -> None:
+    if exported.model.config.transform != "factorized":
+        raise ModelFileError("this model codes toy-source vectors, not images")
+
+
 @torch.no_grad()
 def image_symbols(exported: ExportedModel, pixels: np.ndarray) -> tuple[torch.Tensor, torch.Size]:
     """Quantization indices (G, P) of an image, and the latent shape they fill."""
+    _require_image_model(exported)
     y = exported.model.analysis(image_tensor(pixels))
     return exported.model.to_symbols(y), y.shape
 
@@ -93,6 +100,7 @@ def decode_symbols(exported: ExportedModel, header: Header, payload: bytes) -> t
     """Entropy-decode the payload into indices (G, P); only the integer tables are used."""
     if header.model_id != exported.model_id:
         raise BitstreamError("file was made by another model than the one given")
+    _require_image_model(exported)
     shape = latent_shape(exported, header)
     positions = shape[0] * shape[2] * shape[3]
     try:

@@ -16,15 +16,23 @@ import torch
 from torch import nn
 
 from codec.quantizers import ChannelSplitVQ
-from codec.transforms import AnalysisTransform, SynthesisTransform
+from codec.transforms import AnalysisTransform, ResidualMLP, SynthesisTransform
 from entropy.discrete import DiscreteEntropyModel
+
+
+TRANSFORMS = {"factorized": (AnalysisTransform, SynthesisTransform), "mlp": (ResidualMLP, ResidualMLP)}
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """What rebuilds a codec: quantizer family ("vq" or "uq"), widths, VQ dimension and codebook size."""
+    """What rebuilds a codec: quantizer family ("vq" or "uq"), transforms, widths, VQ dimension, codebook size.
+
+    transform "factorized" is the image codec (N hidden channels, M latent channels); "mlp" is a
+    toy-source codec whose source and latent have M dimensions and whose MLPs are N wide.
+    """
 
     quantizer: str = "vq"
+    transform: str = "factorized"
     N: int = 64
     M: int = 64
     dim: int = 4
@@ -35,6 +43,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.quantizer not in ("vq", "uq"):
             raise ValueError(f"unknown quantizer {self.quantizer!r} (expected 'vq' or 'uq')")
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"unknown transform {self.transform!r} (expected one of {', '.join(TRANSFORMS)})")
         if self.quantizer == "vq" and self.M % self.dim:
             raise ValueError(f"M={self.M} channels do not split into groups of d={self.dim}")
 
@@ -45,8 +55,9 @@ class _TransformCodec(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.g_a = AnalysisTransform(config.N, config.M)
-        self.g_s = SynthesisTransform(config.N, config.M)
+        analysis, synthesis = TRANSFORMS[config.transform]
+        self.g_a = analysis(config.N, config.M)
+        self.g_s = synthesis(config.N, config.M)
 
     def analysis(self, x: torch.Tensor) -> torch.Tensor:
         return self.g_a(x)

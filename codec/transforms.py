@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import torch
 from torch import nn
 
 # compressai scripts a helper with torch.jit at import time, which newer torch flags as deprecated.
@@ -38,3 +39,26 @@ class SynthesisTransform(nn.Sequential):
             deconv(N, N), GDN(N, inverse=True),
             deconv(N, 3),
         )
+
+
+class ResidualMLP(nn.Module):
+    """Toy-source transform: vectors (B, M, 1, 1) -> (B, M, 1, 1) through residual blocks of width N.
+
+    Toy samples travel as 1x1 "images" with M channels, so the training methods serve both.
+    """
+
+    BLOCKS = 2
+
+    def __init__(self, N: int, M: int) -> None:
+        super().__init__()
+        self.inp = nn.Linear(M, N)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Linear(N, N), nn.GELU(), nn.Linear(N, N)) for _ in range(self.BLOCKS)
+        )
+        self.out = nn.Linear(N, M)
+
+    def forward(self, x):
+        h = self.inp(x.flatten(1))
+        for block in self.blocks:
+            h = h + block(torch.nn.functional.gelu(h))
+        return self.out(h).reshape(x.shape)

@@ -49,3 +49,26 @@ def test_blahut_arimoto_matches_the_gaussian_rate_distortion_function():
     for rate, mse in zip(rates, distortions):
         assert rate == pytest.approx(bounds.gaussian_rd(mse), abs=0.02)
     assert np.all(np.diff(rates) > 0) and np.all(np.diff(distortions) < 0)
+
+
+def test_a_toy_curve_trains_evaluates_and_its_bitstream_matches_the_ideal_rate(tmp_path, monkeypatch):
+    from codec.toy import study
+
+    monkeypatch.setitem(study.TEST_SAMPLES, "gaussian", 20_000)
+    monkeypatch.setitem(study.CODEBOOK_SIZES, 1, 32)
+    points = study.learned_curve("gaussian", "ours", 1, slopes=[30.0], steps=150, runs=tmp_path)
+    point = points[0]
+    assert 0.5 < point["bpd"] < 5 and point["psnr"] > 3.0
+    assert point["bitstream_bpd"] == pytest.approx(point["bpd"], rel=0.01)
+    path = study.write_curve(tmp_path, "gaussian", "ours-1d", "test", points)
+    assert path.name == "gaussian_ours-1d.json"
+
+
+def test_ecvq_curve_on_the_gaussian_stays_above_the_bound(monkeypatch):
+    from codec.toy import study
+
+    monkeypatch.setitem(study.TEST_SAMPLES, "gaussian", 50_000)
+    points = study.ecvq_curve("gaussian", slopes=[5.0, 50.0], codebook_size=64, training_samples=50_000)
+    for point in points:
+        assert point["bpd"] >= bounds.gaussian_rd(10 ** (-point["psnr"] / 10)) - 0.01
+    assert points[0]["bpd"] > points[1]["bpd"]

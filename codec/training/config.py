@@ -14,6 +14,8 @@ class TrainConfig:
 
     method: str = "ours"
     data: str = "../shared/train"
+    source: str = ""
+    """A toy source (gaussian, boomerang, laplace) to train on instead of `data`; M must be its dimension."""
     out: str = "runs/default"
     lmbda: float = 0.013
     N: int = 64

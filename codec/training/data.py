@@ -32,6 +32,7 @@ class CropSampler:
             raise ValueError(f"no image in {folder} is at least {crop}x{crop}")
         self.crop = crop
         self.seed = seed
+        self.description = f"{len(self.images)} images of {folder}, random {crop}x{crop} crops with flips"
 
     def batch(self, step: int, size: int) -> torch.Tensor:
         """(size, 3, crop, crop) float images in [0, 1]."""

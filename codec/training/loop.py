@@ -24,6 +24,7 @@ from tqdm import tqdm
 from codec.checkpoint import export_model
 from codec.files import atomic_write
 from codec.models import ModelConfig, UQCodec, VQCodec, build_model
+from codec.toy.data import SourceSampler
 from codec.training.config import TrainConfig
 from codec.training.data import CropSampler
 from codec.training.methods import STEPS, make_optimizers
@@ -37,6 +38,7 @@ CODEBOOK_INIT_BATCHES = 16
 def model_config(config: TrainConfig) -> ModelConfig:
     return ModelConfig(
         quantizer=config.quantizer,
+        transform="mlp" if config.source else "factorized",
         N=config.N,
         M=config.M,
         dim=config.dim,
@@ -63,7 +65,7 @@ def _latent_vectors(model: VQCodec, batches: list[torch.Tensor]) -> torch.Tensor
         return torch.cat([model.quantizer.to_vectors(model.analysis(b)) for b in batches], dim=1)
 
 
-def init_codebooks_from_latents(model: VQCodec, sampler: CropSampler, config: TrainConfig) -> None:
+def init_codebooks_from_latents(model: VQCodec, sampler: CropSampler | SourceSampler, config: TrainConfig) -> None:
     """Start each codebook at latent vectors drawn from training crops, so no codeword starts far away."""
     device = model.quantizer.codebooks.device
     batches = [sampler.batch(-1 - b, config.batch).to(device) for b in range(CODEBOOK_INIT_BATCHES)]
@@ -92,7 +94,7 @@ def reactivate_dead_codewords(model: VQCodec, counts: torch.Tensor, batch: torch
     return int(dead.sum())
 
 
-def _start(model: VQCodec | UQCodec, sampler: CropSampler, config: TrainConfig) -> None:
+def _start(model: VQCodec | UQCodec, sampler: CropSampler | SourceSampler, config: TrainConfig) -> None:
     """Transforms from `init_from`, codebooks from the latents they produce."""
     if config.init_from:
         state = torch.load(config.init_from, map_location="cpu", weights_only=True)["model"]
@@ -100,6 +102,16 @@ def _start(model: VQCodec | UQCodec, sampler: CropSampler, config: TrainConfig) 
         model.load_state_dict({**model.state_dict(), **transforms})
     if isinstance(model, VQCodec):
         init_codebooks_from_latents(model, sampler, config)
+
+
+def make_sampler(config: TrainConfig) -> CropSampler | SourceSampler:
+    """Crops of the image folder, or samples of a toy source when `config.source` is set."""
+    if not config.source:
+        return CropSampler(config.data, config.crop, config.seed)
+    sampler = SourceSampler(config.source, config.seed)
+    if sampler.dim != config.M:
+        raise ValueError(f"the {config.source} source has {sampler.dim} dimensions, so M must be {sampler.dim}")
+    return sampler
 
 
 def _device(config: TrainConfig) -> torch.device:
@@ -176,7 +188,7 @@ def train(config: TrainConfig) -> TrainedRun:
     torch.manual_seed(config.seed)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    sampler = CropSampler(config.data, config.crop, config.seed)
+    sampler = make_sampler(config)
     model = build_model(model_config(config)).to(device)
     optimizers = make_optimizers(model, config)
     is_vq = isinstance(model, VQCodec)
@@ -238,7 +250,7 @@ def train(config: TrainConfig) -> TrainedRun:
     if rank == 0:
         record = {
             "training": asdict(config),
-            "images": len(sampler.images),
+            "data": sampler.description,
             "wall_seconds": round(time.monotonic() - started, 1),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, {device.type}",
             "processes": world,

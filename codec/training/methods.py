@@ -63,10 +63,6 @@ def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.step()
 
 
-def _latent_shape(model: VQCodec | UQCodec, x: torch.Tensor) -> torch.Size:
-    return torch.Size((x.shape[0], model.config.M, x.shape[2] // 16, x.shape[3] // 16))
-
-
 # Uniform quantization ---------------------------------------------------------------------------
 
 
@@ -118,11 +114,12 @@ def _with_wasserstein(loss: torch.Tensor, model: VQCodec, vectors: torch.Tensor,
 def vq_ste_step(model: VQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
     """NVTC-style: the decoder sees the codeword, the encoder gets the decoder's gradient unchanged."""
     quantizer = model.quantizer
-    vectors = quantizer.to_vectors(model.analysis(x))
+    y = model.analysis(x)
+    vectors = quantizer.to_vectors(y)
     indices = _training_indices(model, vectors, config)
     codewords = quantizer.lookup(indices)
     straight_through = vectors + (codewords - vectors).detach()
-    x_hat = model.synthesis(quantizer.from_vectors(straight_through, _latent_shape(model, x)))
+    x_hat = model.synthesis(quantizer.from_vectors(straight_through, y.shape))
     loss, bpp, mse = rd_loss(model.entropy.bits(indices), x, x_hat, config.lmbda)
     loss = _with_wasserstein(loss + config.vq_beta * vq_distance_loss(vectors, codewords), model, vectors, config)
     _update(optimizers["main"], loss)
@@ -172,10 +169,11 @@ def alternating_step(model: VQCodec, x: torch.Tensor, optimizers: dict, config: 
     quantizer (sphere noise for 'ours'), update the encoder.
     """
     quantizer = model.quantizer
-    shape = _latent_shape(model, x)
     with torch.no_grad():
-        vectors = quantizer.to_vectors(model.analysis(x))
+        y = model.analysis(x)
+        vectors = quantizer.to_vectors(y)
         indices = _training_indices(model, vectors, config)
+    shape = y.shape
     y_hat = quantizer.from_vectors(quantizer.lookup(indices), shape)
     loss, bpp, mse = rd_loss(model.entropy.bits(indices), x, model.synthesis(y_hat), config.lmbda)
     _update(optimizers["decoder"], _with_wasserstein(loss, model, vectors, config))
@@ -194,11 +192,12 @@ def no_alternation_step(model: VQCodec, x: torch.Tensor, optimizers: dict, confi
     The codebooks learn from a k-means style distance loss and the logits from the actual indices.
     """
     quantizer = model.quantizer
-    vectors = quantizer.to_vectors(model.analysis(x))
+    y = model.analysis(x)
+    vectors = quantizer.to_vectors(y)
     noisy, rate = _sphere_approximation(model, vectors, config)
     indices = _training_indices(model, vectors.detach(), config)
     codebook_loss = ((vectors.detach() - quantizer.lookup(indices)) ** 2).sum(-1).mean()
-    x_tilde = model.synthesis(quantizer.from_vectors(noisy, _latent_shape(model, x)))
+    x_tilde = model.synthesis(quantizer.from_vectors(noisy, y.shape))
     encoder_loss, _, mse = rd_loss(rate, x, x_tilde, config.lmbda)
     logits_loss, bpp, _ = rd_loss(model.entropy.bits(indices), x, x_tilde.detach(), 0.0)
     loss = _with_wasserstein(encoder_loss + logits_loss + codebook_loss, model, vectors, config)
