@@ -179,6 +179,23 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_toy(args: argparse.Namespace) -> int:
+    from codec.toy import study
+
+    folder = Path(args.out)
+    if args.method == "ecvq":
+        curves = {"ecvq": ("ECVQ in the source space (Lagrangian Lloyd)", study.ecvq_curve(args.source, args.slope))}
+    elif args.method == "rd-bound":
+        curves = {name: ("rate-distortion reference", points) for name, points in study.bound_curves(args.source).items()}
+    else:
+        options = {"rate_gradient": args.rate_gradient} if args.method == "ours" else {}
+        points = study.learned_curve(args.source, args.method, args.dim, args.slope, args.steps, Path(args.runs), **options)
+        curves = {study.curve_name(args.method, args.dim): (f"{args.method}, d={args.dim}, {args.steps} steps", points)}
+    for name, (description, points) in curves.items():
+        print(f"wrote {study.write_curve(folder, args.source, name, description, points)}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from codec.training.loop import train
 
@@ -241,6 +258,17 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", required=True)
     plot.add_argument("--title", default="Kodak")
     plot.set_defaults(run=cmd_plot)
+
+    toy = commands.add_parser("toy", help="an RD curve on a toy source (gaussian, boomerang, laplace)")
+    toy.add_argument("--source", required=True, choices=("gaussian", "boomerang", "laplace"))
+    toy.add_argument("--method", required=True, help="a training method, 'ecvq' or 'rd-bound'")
+    toy.add_argument("--dim", type=int, default=1, choices=(1, 2, 4), help="VQ dimension d")
+    toy.add_argument("--slope", type=float, action="append", help="loss = bpd + slope * MSE; one point each")
+    toy.add_argument("--steps", type=int, default=3000)
+    toy.add_argument("--rate-gradient", default="mixture", choices=("mixture", "sphere"))
+    toy.add_argument("--out", default="results/toy")
+    toy.add_argument("--runs", default="runs/toy")
+    toy.set_defaults(run=cmd_toy)
 
     train = commands.add_parser("train", help="train a model (see codec/training/config.py)")
     _add_train_options(train)
