@@ -19,8 +19,8 @@ from codec.training.config import TrainConfig
 from codec.training.loop import train
 
 RUNS = {
-    "vq-ste-4d": dict(method="vq-ste"),
-    "vq-ste-4d-sinkhorn": dict(method="vq-ste", sinkhorn=True),
+    "vq-ste-4d": dict(method="vq-ste", rate_weight=0.05),
+    "vq-ste-4d-sinkhorn": dict(method="vq-ste", rate_weight=0.05, sinkhorn=True),
     "ours-4d": dict(method="ours"),
     "ours-4d-sinkhorn": dict(method="ours", sinkhorn=True),
 }
@@ -39,7 +39,7 @@ def main() -> None:
     for name, options in RUNS.items():
         config = TrainConfig(
             data=args.data, out=f"{args.out}/{name}", init_from=args.init, steps=args.steps, lmbda=args.lmbda,
-            N=64, M=64, dim=4, codebook_size=4096, crop=128, batch=8, lr=1e-4, **options,
+            N=64, M=64, dim=4, codebook_size=4096, crop=128, batch=8, lr=1e-4, codebook_init="lattice", **options,
         )
         exported = load_exported(train(config).exported)
         results[name] = codebook_statistics(exported, Path(args.kodak))

@@ -29,7 +29,7 @@ def main() -> None:
     train(pretrain)
     finetune = TrainConfig(
         method="ours", out=f"{args.out}/ours-4d", steps=2500, lr=1e-4, dim=4, codebook_size=4096,
-        init_from=str(Path(pretrain.out) / CHECKPOINT), **common,
+        codebook_init="lattice", init_from=str(Path(pretrain.out) / CHECKPOINT), **common,
     )
     exported = train(finetune).exported
     target = zoo.WEIGHTS / f"{NAME}.pt"

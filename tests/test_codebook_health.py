@@ -92,3 +92,26 @@ def test_usage_statistics():
     utilization, perplexity = codebook_usage(index_counts(indices, 4))
     assert utilization == [0.5, 0.25]
     assert perplexity == pytest.approx([2.0, 1.0])
+
+
+def test_lattice_init_puts_the_most_frequent_rounded_latents_first(tmp_path):
+    from PIL import Image
+
+    from codec.training.config import TrainConfig
+    from codec.training.data import CropSampler
+    from codec.training.loop import init_codebooks_from_latents
+    from tests.conftest import random_image
+
+    for index in range(2):
+        Image.fromarray(random_image(32, 32, seed=index)).save(tmp_path / f"{index}.png")
+    config = TrainConfig(N=8, M=8, dim=4, codebook_size=64, crop=32, batch=2, codebook_init="lattice")
+    torch.manual_seed(0)
+    model = VQCodec(ModelConfig("vq", N=8, M=8, dim=4, codebook_size=64))
+    with torch.no_grad():
+        model.g_a[-1].weight.mul_(20)  # spread latents over several integers
+    sampler = CropSampler(tmp_path, 32, seed=0)
+    init_codebooks_from_latents(model, sampler, config)
+    first = model.quantizer.codebooks[:, 0]
+    assert torch.equal(first, torch.round(first))
+    probs = torch.softmax(model.entropy.logits, dim=1)
+    assert (probs[:, 0] >= probs.max(dim=1).values - 1e-6).all()

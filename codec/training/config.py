@@ -31,6 +31,8 @@ class TrainConfig:
     seed: int = 0
     init_from: str = ""
     """A training checkpoint whose transforms start this run (VQ codebooks then start from its latents)."""
+    codebook_init: str = "samples"
+    """How VQ codebooks start: 'samples' (random latent vectors) or 'lattice' (most frequent rounded ones)."""
     rate_gradient: str = "mixture"
     """How 'ours' gives the encoder a rate gradient: 'mixture' surrogate or 'sphere' surface estimator."""
     sinkhorn: bool = False
@@ -52,6 +54,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r} (choose from {', '.join(METHODS)})")
+        if self.codebook_init not in ("samples", "lattice"):
+            raise ValueError(f"unknown codebook init {self.codebook_init!r} (choose 'samples' or 'lattice')")
         if self.rate_gradient not in RATE_GRADIENTS:
             raise ValueError(f"unknown rate gradient {self.rate_gradient!r} (choose from {', '.join(RATE_GRADIENTS)})")
 

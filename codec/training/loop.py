@@ -32,7 +32,7 @@ from codec.training.methods import STEPS, make_optimizers
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
 EXPORTED = "model.pt"
-CODEBOOK_INIT_BATCHES = 16
+CODEBOOK_INIT_BATCHES = 64
 
 
 def model_config(config: TrainConfig) -> ModelConfig:
@@ -65,16 +65,40 @@ def _latent_vectors(model: VQCodec, batches: list[torch.Tensor]) -> torch.Tensor
         return torch.cat([model.quantizer.to_vectors(model.analysis(b)) for b in batches], dim=1)
 
 
+def _sampled_codewords(vectors: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+    """`count` latent vectors (G, P, d) drawn at random per group, slightly jittered: (G, count, d)."""
+    picks = torch.randint(vectors.shape[1], (count,), generator=generator).to(vectors.device)
+    return vectors[:, picks] + 0.01 * torch.randn(vectors.shape[0], count, vectors.shape[2], generator=generator).to(vectors)
+
+
 def init_codebooks_from_latents(model: VQCodec, sampler: CropSampler | SourceSampler, config: TrainConfig) -> None:
-    """Start each codebook at latent vectors drawn from training crops, so no codeword starts far away."""
-    device = model.quantizer.codebooks.device
+    """Start each codebook from latent vectors of training data, so no codeword starts far away.
+
+    'samples' draws the codewords among the latent vectors. 'lattice' takes, per group, the most
+    frequent integer-rounded latent vectors with logits from their frequencies: after a uniform-
+    quantization pretrain the VQ model then starts where the pretrained model was. Slots left over
+    repeat the most frequent point, so the search never picks them (it takes the first of equals)
+    until dead-codeword reactivation moves them.
+    """
+    quantizer = model.quantizer
+    device = quantizer.codebooks.device
     batches = [sampler.batch(-1 - b, config.batch).to(device) for b in range(CODEBOOK_INIT_BATCHES)]
     vectors = _latent_vectors(model, batches)
     generator = torch.Generator().manual_seed(config.seed)
-    picks = torch.randint(vectors.shape[1], (model.quantizer.codebook_size,), generator=generator)
-    jitter = 0.01 * torch.randn(model.quantizer.codebooks.shape, generator=generator)
+    if config.codebook_init == "samples":
+        with torch.no_grad():
+            quantizer.codebooks.copy_(_sampled_codewords(vectors, quantizer.codebook_size, generator))
+        return
     with torch.no_grad():
-        model.quantizer.codebooks.copy_(vectors[:, picks.to(device)] + jitter.to(device))
+        for group in range(quantizer.groups):
+            points, counts = torch.unique(torch.round(vectors[group]), dim=0, return_counts=True)
+            order = counts.argsort(descending=True)[: quantizer.codebook_size]
+            found = len(order)
+            quantizer.codebooks[group, :found] = points[order]
+            quantizer.codebooks[group, found:] = points[order[0]]
+            frequencies = torch.full((quantizer.codebook_size,), 0.5, device=device)
+            frequencies[:found] = counts[order].to(frequencies)
+            model.entropy.logits[group] = torch.log(frequencies / frequencies.sum())
 
 
 def reactivate_dead_codewords(model: VQCodec, counts: torch.Tensor, batch: torch.Tensor, step: int) -> int:
