@@ -33,23 +33,30 @@ def _read_bin(path: Path) -> tuple[Header, bytes]:
 
 
 def _load_model(name_or_path: str | None):
+    path = zoo.resolve(name_or_path)
     from codec.checkpoint import load_exported
 
-    return load_exported(zoo.resolve(name_or_path))
+    return load_exported(path)
 
 
-def _compress_one(exported, source: Path, target: Path, force: bool) -> tuple[float, float]:
-    """Compress one image file; returns (bpp, psnr)."""
-    import numpy as np
-
-    from codec import coding
+def _read_image(source: Path, target: Path, force: bool):
+    """The input image, once it and the output path are known to be usable."""
     from codec.images import load_image
-    from codec.models import psnr
 
     check_writable(target, force)
     image = load_image(source)
     for note in image.notes:
         print(f"{source}: note: {note}", file=sys.stderr)
+    return image
+
+
+def _compress_one(exported, image, target: Path) -> tuple[float, float]:
+    """Compress one loaded image to `target`; returns (bpp, psnr)."""
+    import numpy as np
+
+    from codec import coding
+    from codec.models import psnr
+
     encoded = coding.encode(exported, image.pixels, image.mode)
     atomic_write(target, encoded.data)
     height, width = image.pixels.shape[:2]
@@ -62,19 +69,21 @@ def cmd_compress(args: argparse.Namespace) -> int:
     source, target = Path(args.input), Path(args.output)
     if not source.exists():
         raise CommandError(f"{source} does not exist")
-    exported = _load_model(args.model)
     if source.is_file():
-        bpp, quality = _compress_one(exported, source, target, args.force)
+        image = _read_image(source, target, args.force)
+        bpp, quality = _compress_one(_load_model(args.model), image, target)
         print(f"{source} -> {target}: {bpp:.4f} bpp, PSNR {quality:.2f} dB")
         return 0
     from tqdm import tqdm
 
+    exported = _load_model(args.model)
     target.mkdir(parents=True, exist_ok=True)
     inputs = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
     failures, results = [], []
     for path in tqdm(inputs, desc="compressing", unit="image"):
         try:
-            results.append(_compress_one(exported, path, target / f"{path.stem}.bin", args.force))
+            output = target / f"{path.stem}.bin"
+            results.append(_compress_one(exported, _read_image(path, output, args.force), output))
             tqdm.write(f"{path.name}: {results[-1][0]:.4f} bpp, PSNR {results[-1][1]:.2f} dB")
         except (ImageInputError, OutputExistsError, OSError) as error:
             failures.append(path)

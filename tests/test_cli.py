@@ -140,3 +140,15 @@ def test_info_and_bad_files_answer_without_importing_torch(tmp_path, photo, tiny
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "truncated" in result.stderr
+
+
+def test_bad_image_is_refused_before_a_model_is_loaded(tmp_path, tiny_zoo):
+    (tmp_path / "bad.png").write_text("not an image")
+    script = (
+        "import sys; from codec.cli import main; "
+        f"assert main(['compress', r'{tmp_path / 'bad.png'}', r'{tmp_path / 'o.bin'}']) == 1; "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "not an image" in result.stderr
