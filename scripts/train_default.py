@@ -28,7 +28,7 @@ def main() -> None:
     pretrain = TrainConfig(method="uq-aun", out=f"{args.out}/uq-aun", steps=7000, lr=3e-4, **common)
     train(pretrain)
     finetune = TrainConfig(
-        method="ours", out=f"{args.out}/ours-4d", steps=2500, lr=1e-4, dim=4, codebook_size=4096,
+        method="ours", out=f"{args.out}/ours-4d", steps=2000, lr=1e-4, dim=4, codebook_size=4096,
         codebook_init="lattice", init_from=str(Path(pretrain.out) / CHECKPOINT), **common,
     )
     exported = train(finetune).exported

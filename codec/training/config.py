@@ -28,6 +28,8 @@ class TrainConfig:
     lr: float = 2e-4
     lr_drop_at: float = 0.9
     """Fraction of the steps after which the learning rate is divided by 10."""
+    clip_grad_norm: float = 1.0
+    """Gradient norm clip of every step (0 = none); GDN transforms diverge without it at higher rates."""
     seed: int = 0
     init_from: str = ""
     """A training checkpoint whose transforms start this run (VQ codebooks then start from its latents)."""

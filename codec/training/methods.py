@@ -57,9 +57,12 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
             parameter.requires_grad_(True)
 
 
-def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip: float = 0.0) -> None:
+    """One optimizer step on `loss`, with the gradient norm clipped to `clip` when it is positive."""
     optimizer.zero_grad()
     loss.backward()
+    if clip > 0:
+        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], clip)
     optimizer.step()
 
 
@@ -76,7 +79,7 @@ def _bottleneck_bits(model: UQCodec, y_hat: torch.Tensor) -> torch.Tensor:
 
 def _uq_update(model: UQCodec, x: torch.Tensor, y_hat: torch.Tensor, bits: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
     loss, bpp, mse = rd_loss(bits, x, model.synthesis(y_hat), config.lmbda)
-    _update(optimizers["main"], loss)
+    _update(optimizers["main"], loss, config.clip_grad_norm)
     _update(optimizers["aux"], model.entropy_bottleneck.loss())
     return _result(loss, bpp, mse)
 
@@ -122,7 +125,7 @@ def vq_ste_step(model: VQCodec, x: torch.Tensor, optimizers: dict, config: Train
     x_hat = model.synthesis(quantizer.from_vectors(straight_through, y.shape))
     loss, bpp, mse = rd_loss(model.entropy.bits(indices), x, x_hat, config.lmbda)
     loss = _with_wasserstein(loss + config.vq_beta * vq_distance_loss(vectors, codewords), model, vectors, config)
-    _update(optimizers["main"], loss)
+    _update(optimizers["main"], loss, config.clip_grad_norm)
     return _result(loss, bpp, mse, indices)
 
 
@@ -176,13 +179,13 @@ def alternating_step(model: VQCodec, x: torch.Tensor, optimizers: dict, config: 
     shape = y.shape
     y_hat = quantizer.from_vectors(quantizer.lookup(indices), shape)
     loss, bpp, mse = rd_loss(model.entropy.bits(indices), x, model.synthesis(y_hat), config.lmbda)
-    _update(optimizers["decoder"], _with_wasserstein(loss, model, vectors, config))
+    _update(optimizers["decoder"], _with_wasserstein(loss, model, vectors, config), config.clip_grad_norm)
 
     with frozen(model.g_s, model.quantizer, model.entropy):
         vectors = quantizer.to_vectors(model.analysis(x))
         approximate, rate = ENCODER_APPROXIMATIONS[config.method](model, vectors, config)
         encoder_loss, _, _ = rd_loss(rate, x, model.synthesis(quantizer.from_vectors(approximate, shape)), config.lmbda)
-        _update(optimizers["encoder"], encoder_loss)
+        _update(optimizers["encoder"], encoder_loss, config.clip_grad_norm)
     return _result(loss, bpp, mse, indices)
 
 
@@ -201,7 +204,7 @@ def no_alternation_step(model: VQCodec, x: torch.Tensor, optimizers: dict, confi
     encoder_loss, _, mse = rd_loss(rate, x, x_tilde, config.lmbda)
     logits_loss, bpp, _ = rd_loss(model.entropy.bits(indices), x, x_tilde.detach(), 0.0)
     loss = _with_wasserstein(encoder_loss + logits_loss + codebook_loss, model, vectors, config)
-    _update(optimizers["main"], loss)
+    _update(optimizers["main"], loss, config.clip_grad_norm)
     return _result(encoder_loss, bpp, mse, indices)
 
 
