@@ -1,4 +1,4 @@
-"""Reproduces the shipped default model: a uq-aun pretrain, then 'ours' 4-d VQ fine-tuned from it.
+"""Reproduces the shipped default model: a uq-aun pretrain, then 4-d VQ (vq-ste) fine-tuned from it.
 
 Usage: python scripts/train_default.py [--data ../shared/train] [--out runs/default]
 Both stages resume from their checkpoints when re-run. The exported model is copied into
@@ -16,7 +16,7 @@ from codec.checkpoint import load_exported
 from codec.training.config import TrainConfig
 from codec.training.loop import CHECKPOINT, train
 
-NAME = "ours-4d-n64"
+NAME = "vq-ste-4d-n64"
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     pretrain = TrainConfig(method="uq-aun", out=f"{args.out}/uq-aun", steps=7000, lr=3e-4, **common)
     train(pretrain)
     finetune = TrainConfig(
-        method="ours", out=f"{args.out}/ours-4d", steps=2000, lr=1e-4, dim=4, codebook_size=4096,
+        method="vq-ste", out=f"{args.out}/vq-ste-4d", steps=2000, lr=1e-4, dim=4, codebook_size=4096, rate_weight=0.05,
         codebook_init="lattice", init_from=str(Path(pretrain.out) / CHECKPOINT), **common,
     )
     exported = train(finetune).exported
