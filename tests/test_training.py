@@ -54,7 +54,8 @@ def tiny_setup(image_folder, method, options=None, lr=3e-3):
 
 @pytest.mark.parametrize("method, options", METHODS)
 def test_loss_goes_down_on_a_fixed_batch(image_folder, method, options):
-    config, model, sampler, optimizers = tiny_setup(image_folder, method, options)
+    # Plain Adam: what is tested is that each method's gradients lower its own loss.
+    config, model, sampler, optimizers = tiny_setup(image_folder, method, {**options, "clip_grad_norm": 0.0})
     batch = sampler.batch(0, 4)
     losses = [STEPS[method](model, batch, optimizers, config).loss for _ in range(60)]
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
