@@ -120,3 +120,16 @@ def sinkhorn_plan(vectors: torch.Tensor, codebooks: torch.Tensor, epsilon: float
 def sinkhorn_assign(vectors: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
     """Training-time indices (G, P): the codeword each vector sends most mass to in the Sinkhorn plan."""
     return sinkhorn_plan(vectors, codebooks).argmax(dim=-1)
+
+
+def codebook_usage(counts: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per group: share of codewords used, and perplexity exp(H) of the index histogram, from counts (G, K)."""
+    probs = counts / counts.sum(1, keepdim=True).clamp_min(1)
+    entropy = -(probs * torch.log(probs.clamp_min(1e-30))).sum(1)
+    return (counts > 0).float().mean(1).tolist(), entropy.exp().tolist()
+
+
+def index_counts(indices: torch.Tensor, codebook_size: int) -> torch.Tensor:
+    """Histogram (G, K) of indices (G, P)."""
+    counts = torch.zeros(indices.shape[0], codebook_size, device=indices.device)
+    return counts.scatter_add_(1, indices, torch.ones_like(indices, dtype=counts.dtype))

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from codec.models import ModelConfig, VQCodec
-from codec.quantizers import ChannelSplitVQ, sinkhorn_assign, sinkhorn_plan
+from codec.quantizers import ChannelSplitVQ, codebook_usage, index_counts, sinkhorn_assign, sinkhorn_plan
 from codec.training.losses import gaussian_wasserstein, wasserstein_loss
-from codec.training.loop import codebook_usage, index_counts, reactivate_dead_codewords
+from codec.training.loop import reactivate_dead_codewords
 
 
 def mismatched_case():

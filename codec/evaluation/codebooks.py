@@ -10,7 +10,7 @@ from codec import coding
 from codec.checkpoint import ExportedModel
 from codec.images import IMAGE_SUFFIXES, load_image
 from codec.models import VQCodec
-from codec.training.loop import codebook_usage, index_counts
+from codec.quantizers import codebook_usage, index_counts
 
 
 @torch.no_grad()

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from codec.checkpoint import export_model
 from codec.files import atomic_write
 from codec.models import ModelConfig, UQCodec, VQCodec, build_model
+from codec.quantizers import codebook_usage, index_counts
 from codec.toy.data import SourceSampler
 from codec.training.config import TrainConfig
 from codec.training.data import CropSampler
@@ -45,19 +46,6 @@ def model_config(config: TrainConfig) -> ModelConfig:
         codebook_size=config.codebook_size,
         rate_weight=config.rate_weight,
     )
-
-
-def codebook_usage(counts: torch.Tensor) -> tuple[list[float], list[float]]:
-    """Per group: share of codewords used, and perplexity exp(H) of the index histogram, from counts (G, K)."""
-    probs = counts / counts.sum(1, keepdim=True).clamp_min(1)
-    entropy = -(probs * torch.log(probs.clamp_min(1e-30))).sum(1)
-    return (counts > 0).float().mean(1).tolist(), entropy.exp().tolist()
-
-
-def index_counts(indices: torch.Tensor, codebook_size: int) -> torch.Tensor:
-    """Histogram (G, K) of indices (G, P)."""
-    counts = torch.zeros(indices.shape[0], codebook_size, device=indices.device)
-    return counts.scatter_add_(1, indices, torch.ones_like(indices, dtype=counts.dtype))
 
 
 def _latent_vectors(model: VQCodec, batches: list[torch.Tensor]) -> torch.Tensor:
