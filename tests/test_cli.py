@@ -5,14 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from codec import zoo
 from codec.cli import main
-from tests.conftest import make_exported, random_image
 from codec.models import ModelConfig
+from tests.conftest import make_exported, random_image
 
 
 @pytest.fixture
