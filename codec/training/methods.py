@@ -129,6 +129,12 @@ def vq_ste_step(model: VQCodec, x: torch.Tensor, optimizers: dict, config: Train
     return _result(loss, bpp, mse, indices)
 
 
+def _mean_squared_radius(vectors: torch.Tensor, quantized: torch.Tensor) -> torch.Tensor:
+    """Per group, the mean squared distance to the nearest codeword, (G, 1, 1): the kernel width of the
+    mixture surrogate and the temperature of the relaxed assignments."""
+    return ((vectors - quantized) ** 2).sum(-1).mean(1).clamp_min(1e-6)[:, None, None].detach()
+
+
 def _sphere_approximation(model: VQCodec, vectors: torch.Tensor, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """(y + r u, encoder rate term) with r the distance to the nearest codeword."""
     quantizer = model.quantizer
@@ -138,8 +144,7 @@ def _sphere_approximation(model: VQCodec, vectors: torch.Tensor, config: TrainCo
     noisy = sphere_noise(vectors, quantized)
     if config.rate_gradient == "sphere":
         return noisy, sphere_rate_surrogate(model, vectors, quantized, indices)
-    scale_sq = ((vectors - quantized) ** 2).sum(-1).mean(1).clamp_min(1e-6)[:, None, None].detach()
-    return noisy, mixture_rate_bits(model, noisy, scale_sq)
+    return noisy, mixture_rate_bits(model, noisy, _mean_squared_radius(vectors, quantized))
 
 
 def _relaxed_approximation(assignment: Callable) -> Callable:
@@ -149,7 +154,7 @@ def _relaxed_approximation(assignment: Callable) -> Callable:
         quantizer = model.quantizer
         with torch.no_grad():
             quantized = quantizer.lookup(quantizer.nearest(vectors))
-            temperature = ((vectors - quantized) ** 2).sum(-1).mean(1).clamp_min(1e-6)[:, None, None]
+            temperature = _mean_squared_radius(vectors, quantized)
             bits = -model.entropy.log2_probs()
         weights = assignment(vectors, quantizer.codebooks, temperature)
         return weights @ quantizer.codebooks, (weights * bits.unsqueeze(1)).sum()
