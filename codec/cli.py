@@ -192,16 +192,18 @@ def cmd_toy(args: argparse.Namespace) -> int:
     from codec.toy import study
 
     folder = Path(args.out)
+    slopes = args.slope or study.SLOPES[args.source]
     if args.method == "ecvq":
-        curves = {"ecvq": ("ECVQ in the source space (Lagrangian Lloyd)", study.ecvq_curve(args.source, args.slope))}
+        curves = {"ecvq": ("ECVQ in the source space (Lagrangian Lloyd)", study.ecvq_curve(args.source, slopes), {})}
     elif args.method == "rd-bound":
-        curves = {name: ("rate-distortion reference", points) for name, points in study.bound_curves(args.source).items()}
+        curves = {name: (text, points, {}) for name, (text, points) in study.bound_curves(args.source).items()}
     else:
-        options = {"rate_gradient": args.rate_gradient} if args.method == "ours" else {}
-        points = study.learned_curve(args.source, args.method, args.dim, args.slope, args.steps, Path(args.runs), **options)
-        curves = {study.curve_name(args.method, args.dim): (f"{args.method}, d={args.dim}, {args.steps} steps", points)}
-    for name, (description, points) in curves.items():
-        print(f"wrote {study.write_curve(folder, args.source, name, description, points)}")
+        curve = study.ToyCurve(args.method, args.dim, args.rate_gradient)
+        steps = args.steps or study.STEPS
+        points, check = study.learned_curve(args.source, curve, slopes, steps, Path(args.runs))
+        curves = {curve.name: (f"{args.method}, d={args.dim}, {steps} steps", points, {"bitstream": check})}
+    for name, (description, points, extra) in curves.items():
+        print(f"wrote {study.write_curve(folder, args.source, name, description, points, **extra)}")
     return 0
 
 
@@ -272,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("--source", required=True, choices=("gaussian", "boomerang", "laplace"))
     toy.add_argument("--method", required=True, help="a training method, 'ecvq' or 'rd-bound'")
     toy.add_argument("--dim", type=int, default=1, choices=(1, 2, 4), help="VQ dimension d")
-    toy.add_argument("--slope", type=float, action="append", help="loss = bpd + slope * MSE; one point each")
-    toy.add_argument("--steps", type=int, default=3000)
+    toy.add_argument("--slope", type=float, action="append", help="loss = bpd + slope * MSE; one point each (default: the study's)")
+    toy.add_argument("--steps", type=int, help="training steps per point (default: the study's)")
     toy.add_argument("--rate-gradient", default="mixture", choices=("mixture", "sphere"))
     toy.add_argument("--out", default="results/toy")
     toy.add_argument("--runs", default="runs/toy")

@@ -19,7 +19,8 @@ import torch
 from codec.models import VQCodec, build_model
 from codec.training.config import TrainConfig
 from codec.training.data import CropSampler
-from codec.training.loop import init_codebooks_from_latents, model_config
+from codec.training.codebook_init import init_codebooks_from_latents
+from codec.training.loop import model_config
 from codec.training.methods import STEPS, make_optimizers
 
 SIZE = dict(N=64, M=64, dim=4, codebook_size=4096, crop=128, batch=8)

@@ -10,7 +10,7 @@ import torch
 from codec.models import ModelConfig, VQCodec
 from codec.quantizers import ChannelSplitVQ, codebook_usage, index_counts, sinkhorn_assign, sinkhorn_plan
 from codec.training.losses import gaussian_wasserstein, wasserstein_loss
-from codec.training.loop import reactivate_dead_codewords
+from codec.training.codebook_init import reactivate_dead_codewords
 
 
 def mismatched_case():
@@ -99,7 +99,7 @@ def test_lattice_init_puts_the_most_frequent_rounded_latents_first(tmp_path):
 
     from codec.training.config import TrainConfig
     from codec.training.data import CropSampler
-    from codec.training.loop import init_codebooks_from_latents
+    from codec.training.codebook_init import init_codebooks_from_latents
     from tests.conftest import random_image
 
     for index in range(2):
@@ -115,3 +115,17 @@ def test_lattice_init_puts_the_most_frequent_rounded_latents_first(tmp_path):
     assert torch.equal(first, torch.round(first))
     probs = torch.softmax(model.entropy.logits, dim=1)
     assert (probs[:, 0] >= probs.max(dim=1).values - 1e-6).all()
+
+
+def test_lattice_codebook_puts_frequent_points_first_then_the_nearest_free_lattice_points():
+    from codec.training.codebook_init import lattice_codebook
+
+    vectors = torch.tensor([[0.1, 0.2]] * 5 + [[1.2, -0.1]] * 3 + [[0.4, 0.9]] * 1)
+    codewords, counts = lattice_codebook(vectors, 12)
+    assert codewords[:3].tolist() == [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
+    assert counts.tolist() == [5, 3, 1] + [0] * 9
+    assert len(torch.unique(codewords, dim=0)) == 12
+    assert torch.equal(codewords, torch.round(codewords))
+    mean = vectors.mean(0)
+    distances = (codewords[3:] - mean).norm(dim=1)
+    assert (distances <= 2.5).all()

@@ -76,3 +76,17 @@ def test_eval_command_writes_compressai_style_results(tmp_path, tiny_zoo, capsys
     sizes = [(folder / f"{i}.png") for i in range(2)]
     assert [r["image"] for r in per_image[0]["images"]] == [p.name for p in sizes]
     assert curve["results"]["bpp"][0] == pytest.approx(np.mean([r["bpp"] for r in per_image[0]["images"]]))
+
+
+def test_every_kodak_curve_shares_the_recipe_and_differs_only_in_its_quantizer(tmp_path):
+    from codec.evaluation.recipe import CURVES, Recipe
+
+    recipe = Recipe()
+    shared = ("data", "lmbda", "N", "M", "crop", "batch", "steps", "lr", "seed", "init_from", "clip_grad_norm")
+    configs = {name: recipe.config(name, 0.025, tmp_path / name) for name in CURVES}
+    reference = configs["uq-aun"]
+    for name, config in configs.items():
+        assert all(getattr(config, key) == getattr(reference, key) for key in shared), name
+        assert config.quantizer == ("uq" if name == "uq-aun" else "vq")
+    assert configs["ours-4d-sinkhorn"].sinkhorn and not configs["ours-4d"].sinkhorn
+    assert (configs["vq-ste-2d"].dim, configs["ours-1d"].codebook_size) == (2, 256)

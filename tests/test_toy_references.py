@@ -55,12 +55,45 @@ def test_a_toy_curve_trains_evaluates_and_its_bitstream_matches_the_ideal_rate(t
 
     monkeypatch.setitem(study.TEST_SAMPLES, "gaussian", 20_000)
     monkeypatch.setitem(study.CODEBOOK_SIZES, 1, 32)
-    points = study.learned_curve("gaussian", "ours", 1, slopes=[30.0], steps=150, runs=tmp_path)
+    curve = study.ToyCurve("ours", 1)
+    points, check = study.learned_curve("gaussian", curve, slopes=[30.0], steps=150, runs=tmp_path)
     point = points[0]
-    assert 0.5 < point["bpd"] < 5 and point["psnr"] > 3.0
-    assert point["bitstream_bpd"] == pytest.approx(point["bpd"], rel=0.01)
-    path = study.write_curve(tmp_path, "gaussian", "ours-1d", "test", points)
+    assert 0.5 < point["bpd"] < 8 and point["psnr"] > 3.0
+    assert check["file_bpd"] == pytest.approx(check["ideal_bpd"], rel=0.01)
+    path = study.write_curve(tmp_path, "gaussian", curve.name, "test", points, bitstream=check)
     assert path.name == "gaussian_ours-1d.json"
+
+
+def test_curve_names_follow_the_result_file_convention():
+    from codec.toy.study import ToyCurve
+
+    assert ToyCurve("uq-aun").name == "uq-aun"
+    assert ToyCurve("vq-ste", 2).name == "vq-ste-2d"
+    assert ToyCurve("ours", 4, "sphere").name == "ours-4d-sphere"
+
+
+def test_encoder_gradient_reports_the_training_gradient_without_changing_the_model(tmp_path, monkeypatch):
+    from codec.checkpoint import load_exported
+    from codec.toy import study
+    from codec.toy.figures import encoder_gradient
+
+    monkeypatch.setitem(study.CODEBOOK_SIZES, 1, 16)
+    exported = load_exported(study.train_point("gaussian", study.ToyCurve("vq-ste", 1), 10.0, 20, tmp_path))
+    before = {k: v.clone() for k, v in exported.model.state_dict().items()}
+    x = torch.randn(256, 1, 1, 1, generator=torch.Generator().manual_seed(0))
+    y, gradient = encoder_gradient(exported, x)
+    assert y.shape == gradient.shape == (256,)
+    assert gradient.abs().sum() > 0
+    assert all(torch.equal(before[k], v) for k, v in exported.model.state_dict().items())
+
+
+def test_psnr_differences_interpolate_the_anchor_at_equal_rate(tmp_path):
+    from codec.toy.study import write_curve
+    from codec.toy.targets import psnr_differences
+
+    write_curve(tmp_path, "gaussian", "a", "", [{"bpd": 1.0, "psnr": 10.0}, {"bpd": 3.0, "psnr": 20.0}])
+    write_curve(tmp_path, "gaussian", "b", "", [{"bpd": 2.0, "psnr": 16.0}, {"bpd": 4.0, "psnr": 30.0}, {"bpd": 0.5, "psnr": 1.0}])
+    assert psnr_differences(tmp_path, "gaussian", "b", "a").tolist() == pytest.approx([1.0])
 
 
 def test_ecvq_curve_on_the_gaussian_stays_above_the_bound(monkeypatch):

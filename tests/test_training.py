@@ -15,7 +15,8 @@ from codec.models import build_model
 from codec.quantizers import sphere_noise, uniform_in_ball
 from codec.training.config import TrainConfig
 from codec.training.data import CropSampler
-from codec.training.loop import CHECKPOINT, LOG, init_codebooks_from_latents, model_config, train
+from codec.training.codebook_init import init_codebooks_from_latents
+from codec.training.loop import CHECKPOINT, LOG, model_config, train
 from codec.training.methods import STEPS, make_optimizers
 from tests.conftest import random_image
 
@@ -145,3 +146,21 @@ def test_a_run_logs_and_exports_a_loadable_model(image_folder, tmp_path):
     lines = [json.loads(line) for line in (tmp_path / LOG).read_text().splitlines()]
     assert [line["step"] for line in lines] == [2, 4]
     assert {"loss", "bpp", "psnr"} <= lines[0].keys()
+
+
+def test_a_fine_tune_starts_from_the_pretrained_transforms_and_entropy_model(image_folder, tmp_path):
+    from codec.training.loop import _start
+
+    pretrain = TrainConfig(method="uq-aun", data=str(image_folder), out=str(tmp_path / "pre"), steps=3, **TINY)
+    train(pretrain)
+    saved = torch.load(tmp_path / "pre" / CHECKPOINT, weights_only=True)["model"]
+    for method in ("uq-aun", "vq-ste"):
+        config = dataclasses.replace(pretrain, method=method, init_from=str(tmp_path / "pre" / CHECKPOINT))
+        torch.manual_seed(1)
+        model = build_model(model_config(config))
+        _start(model, CropSampler(image_folder, config.crop, seed=0), config)
+        state = model.state_dict()
+        carried = [k for k in saved if k in state and saved[k].shape == state[k].shape]
+        assert any(k.startswith("g_a.") for k in carried)
+        assert any(k.startswith("entropy_bottleneck.") for k in carried) == (method == "uq-aun")
+        assert all(torch.equal(saved[k], state[k]) for k in carried)

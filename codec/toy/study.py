@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,39 +22,91 @@ from codec.toy.ecvq import initial_quantizer, lagrangian_lloyd, rate_distortion
 from codec.toy.evaluate import evaluate_toy
 from codec.toy.sources import DIMENSIONS, SOURCES
 from codec.training.config import TrainConfig
-from codec.training.loop import train
+from codec.training.loop import EXPORTED, train
 
 CODEBOOK_SIZES = {1: 256, 2: 4096, 4: 32768}
 TEST_SAMPLES = {"gaussian": 1_000_000, "boomerang": 1_000_000, "laplace": 100_000}
+STEPS = 1500
 
 
-def curve_name(method: str, dim: int) -> str:
-    return method if method.startswith("uq") else f"{method}-{dim}d"
+@dataclass(frozen=True)
+class ToyCurve:
+    """One learned curve: a training method, its VQ dimension and, for 'ours', its rate gradient."""
+
+    method: str
+    dim: int = 1
+    rate_gradient: str = "mixture"
+
+    @property
+    def name(self) -> str:
+        if self.method.startswith("uq"):
+            return self.method
+        suffix = "-sphere" if self.rate_gradient == "sphere" else ""
+        return f"{self.method}-{self.dim}d{suffix}"
+
+    def config(self, source: str, slope: float, steps: int, out: Path) -> TrainConfig:
+        """The training recipe shared by every toy curve: residual MLPs of width 64, batch 1024,
+        Adam 1e-3 (dropped 10x for the last 10%), no gradient clipping, lattice codebook start."""
+        dim = DIMENSIONS[source]
+        return TrainConfig(
+            method=self.method, source=source, out=str(out), N=64, M=dim, dim=self.dim,
+            codebook_size=CODEBOOK_SIZES[self.dim], batch=1024, steps=steps, lr=1e-3,
+            lmbda=slope * dim / 255.0**2, clip_grad_norm=0.0, codebook_init="lattice",
+            rate_gradient=self.rate_gradient, checkpoint_seconds=60, log_every=100,
+        )
 
 
-def write_curve(folder: Path, source: str, name: str, description: str, points: list[dict]) -> Path:
+def _ours_pair(dim: int) -> list[ToyCurve]:
+    return [ToyCurve("ours", dim), ToyCurve("ours", dim, "sphere")]
+
+
+STUDY: dict[str, list[ToyCurve]] = {
+    "gaussian": [ToyCurve("uq-aun"), ToyCurve("uq-ste"), ToyCurve("vq-ste", 1), *_ours_pair(1)],
+    "boomerang": [ToyCurve("uq-aun"), ToyCurve("uq-ste"), ToyCurve("vq-ste", 1), ToyCurve("vq-ste", 2), *_ours_pair(1), *_ours_pair(2)],
+    "laplace": [ToyCurve("uq-aun"), ToyCurve("uq-ste"), ToyCurve("vq-ste", 1), ToyCurve("vq-ste", 4), *_ours_pair(1), *_ours_pair(4)],
+}
+"""The learned curves of the study per source (paper 004, Figs. 2-4, 6-8)."""
+
+SLOPES = {
+    "gaussian": [1.5, 3.5, 8.0, 18.0, 40.0, 90.0, 200.0],
+    "boomerang": [3.0, 7.0, 16.0, 36.0, 80.0, 180.0, 400.0],
+    "laplace": [0.8, 1.5, 2.8, 5.0, 9.0, 16.0, 28.0],
+}
+"""Slopes s of bpd + s * MSE per source, chosen so the curves span about 0.5 to 4 bpd."""
+
+
+def write_curve(folder: Path, source: str, name: str, description: str, points: list[dict], **extra) -> Path:
+    """`<folder>/<source>_<name>.json`, points sorted by rate; `extra` goes beside "results"."""
     points = sorted(points, key=lambda p: p["bpd"])
     results = {key: [p[key] for p in points] for key in points[0]}
     path = Path(folder) / f"{source}_{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"name": name, "description": description, "results": results}, indent=2) + "\n")
+    path.write_text(json.dumps({"name": name, "description": description, "results": results, **extra}, indent=2) + "\n")
     return path
 
 
-def learned_curve(source: str, method: str, dim: int, slopes: list[float], steps: int, runs: Path, **options) -> list[dict]:
-    """Train and evaluate one model per slope; the first point is also coded into a real bitstream."""
+def train_point(source: str, curve: ToyCurve, slope: float, steps: int, runs: Path) -> Path:
+    """Train (or resume, or reuse) the model of one slope; returns its exported file."""
+    out = Path(runs) / f"{source}_{curve.name}_{slope:g}"
+    if not (out / EXPORTED).exists():
+        train(curve.config(source, slope, steps, out))
+    return out / EXPORTED
+
+
+def learned_curve(source: str, curve: ToyCurve, slopes: list[float], steps: int, runs: Path) -> tuple[list[dict], dict]:
+    """(points, bitstream check): one trained model per slope, evaluated on the fixed test set.
+
+    The middle slope is also coded into a real range-coded bitstream, to show it matches the ideal rate.
+    """
     samples = test_set(source, TEST_SAMPLES[source])
-    points = []
+    points, check = [], {}
     for index, slope in enumerate(slopes):
-        config = TrainConfig(
-            method=method, source=source, out=str(runs / f"{source}_{curve_name(method, dim)}_{slope:g}"),
-            N=64, M=DIMENSIONS[source], dim=dim, codebook_size=CODEBOOK_SIZES[dim], batch=1024, steps=steps,
-            lr=1e-3, lmbda=slope * DIMENSIONS[source] / 255.0**2, checkpoint_seconds=60, log_every=100, **options,
-        )
-        exported = load_exported(train(config).exported)
-        point = evaluate_toy(exported, samples, bitstream=index == 0)
+        exported = load_exported(train_point(source, curve, slope, steps, runs))
+        point = evaluate_toy(exported, samples, bitstream=index == len(slopes) // 2)
+        if "bitstream_bpd" in point:
+            check = {"slope": slope, "ideal_bpd": point["bpd"], "file_bpd": point.pop("bitstream_bpd")}
         points.append({"slope": slope, **point})
-    return points
+    return points, check
 
 
 def ecvq_curve(source: str, slopes: list[float], codebook_size: int = 4096, training_samples: int = 200_000) -> list[dict]:
@@ -61,27 +114,46 @@ def ecvq_curve(source: str, slopes: list[float], codebook_size: int = 4096, trai
     generator = torch.Generator().manual_seed(1)
     training = SOURCES[source](training_samples, generator).double()
     samples = test_set(source, TEST_SAMPLES[source]).flatten(1).double()
-    dim = training.shape[1]
     quantizer = initial_quantizer(training, codebook_size)
     points = []
     for slope in sorted(slopes, reverse=True):
-        lmbda = dim / slope  # argmin |x-c|^2 + lmbda (-log2 p): per-dim MSE + bits/dim / slope
+        lmbda = 1.0 / slope  # argmin |x-c|^2/d + lmbda (-log2 p)/d: per-dim MSE + bpd / slope
         quantizer = lagrangian_lloyd(training, lmbda, quantizer)
         rate, mse = rate_distortion(samples, quantizer, lmbda)
         points.append({"slope": slope, "bpd": rate, "psnr": -10 * math.log10(mse)})
     return points
 
 
-def bound_curves(source: str, psnr_range: tuple[float, float] = (1.0, 26.0)) -> dict[str, list[dict]]:
-    """The R(D) references of a source as curves: name -> points."""
+def boomerang_blahut_arimoto(slopes: list[float], cells: int = 48, samples: int = 1_000_000) -> list[dict]:
+    """R(D) of the Boomerang discretized on a cells x cells grid (weights from a histogram): exact
+    for the grid source, a good estimate of the continuous R(D) at low rates where cells are small."""
+    x = test_set("boomerang", samples).flatten(1).numpy()
+    low, high = np.percentile(x, 0.05, axis=0), np.percentile(x, 99.95, axis=0)
+    counts, edges_a, edges_b = np.histogram2d(x[:, 0], x[:, 1], bins=cells, range=list(zip(low, high)))
+    centres = np.stack(np.meshgrid((edges_a[1:] + edges_a[:-1]) / 2, (edges_b[1:] + edges_b[:-1]) / 2, indexing="ij"), -1)
+    keep = counts.reshape(-1) > 0
+    points, weights = centres.reshape(-1, 2)[keep], counts.reshape(-1)[keep] / counts.sum()
+    rates, mses = bounds.blahut_arimoto(points, weights, np.asarray(slopes))
+    return [{"slope": s, "bpd": float(r), "psnr": -10 * math.log10(m)} for s, r, m in zip(slopes, rates, mses)]
+
+
+def bound_curves(source: str, psnr_range: tuple[float, float] = (1.0, 26.0)) -> dict[str, tuple[str, list[dict]]]:
+    """The R(D) references of a source as curves: name -> (description, points)."""
     psnrs = np.linspace(*psnr_range, 60)
     mses = 10 ** (-psnrs / 10)
     references = {
-        "gaussian": {"rd-bound": bounds.gaussian_rd},
-        "laplace": {"rd-slb": bounds.laplace_shannon_lower_bound, "rd-gaussian-upper": bounds.laplace_gaussian_upper_bound},
-        "boomerang": {"rd-slb": bounds.boomerang_shannon_lower_bound},
+        "gaussian": {"rd-bound": ("R(D) of N(0,1), closed form", bounds.gaussian_rd)},
+        "laplace": {
+            "rd-slb": ("Shannon lower bound, 0.3956 - 0.5 log2 D", bounds.laplace_shannon_lower_bound),
+            "rd-gaussian-upper": ("R(D) of the Gaussian of equal variance (upper bound)", bounds.laplace_gaussian_upper_bound),
+        },
+        "boomerang": {"rd-slb": ("Shannon lower bound, -0.5990 - 0.5 log2 D", bounds.boomerang_shannon_lower_bound)},
     }[source]
-    return {
-        name: [{"bpd": function(float(m)), "psnr": float(p)} for m, p in zip(mses, psnrs) if function(float(m)) > 0]
-        for name, function in references.items()
+    curves = {
+        name: (description, [{"bpd": f(float(m)), "psnr": float(p)} for m, p in zip(mses, psnrs) if f(float(m)) > 0])
+        for name, (description, f) in references.items()
     }
+    if source == "boomerang":
+        low_rate_slopes = [0.6, 1.0, 1.6, 2.5, 4.0, 6.0, 9.0, 14.0]
+        curves["rd-blahut-arimoto"] = ("Blahut-Arimoto on a 48x48 histogram grid (low rates)", boomerang_blahut_arimoto(low_rate_slopes))
+    return curves

@@ -26,6 +26,8 @@ class TrainConfig:
     batch: int = 8
     steps: int = 2000
     lr: float = 2e-4
+    entropy_lr_scale: float = 10.0
+    """The VQ logits' learning rate relative to `lr`."""
     lr_drop_at: float = 0.9
     """Fraction of the steps after which the learning rate is divided by 10."""
     clip_grad_norm: float = 1.0

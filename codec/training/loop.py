@@ -26,6 +26,7 @@ from codec.files import atomic_write
 from codec.models import ModelConfig, UQCodec, VQCodec, build_model
 from codec.quantizers import codebook_usage, index_counts
 from codec.toy.data import SourceSampler
+from codec.training.codebook_init import init_codebooks_from_latents, reactivate_dead_codewords
 from codec.training.config import TrainConfig
 from codec.training.data import CropSampler
 from codec.training.methods import STEPS, make_optimizers
@@ -33,7 +34,6 @@ from codec.training.methods import STEPS, make_optimizers
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
 EXPORTED = "model.pt"
-CODEBOOK_INIT_BATCHES = 64
 
 
 def model_config(config: TrainConfig) -> ModelConfig:
@@ -48,70 +48,14 @@ def model_config(config: TrainConfig) -> ModelConfig:
     )
 
 
-def _latent_vectors(model: VQCodec, batches: list[torch.Tensor]) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.cat([model.quantizer.to_vectors(model.analysis(b)) for b in batches], dim=1)
-
-
-def _sampled_codewords(vectors: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
-    """`count` latent vectors (G, P, d) drawn at random per group, slightly jittered: (G, count, d)."""
-    picks = torch.randint(vectors.shape[1], (count,), generator=generator).to(vectors.device)
-    return vectors[:, picks] + 0.01 * torch.randn(vectors.shape[0], count, vectors.shape[2], generator=generator).to(vectors)
-
-
-def init_codebooks_from_latents(model: VQCodec, sampler: CropSampler | SourceSampler, config: TrainConfig) -> None:
-    """Start each codebook from latent vectors of training data, so no codeword starts far away.
-
-    'samples' draws the codewords among the latent vectors. 'lattice' takes, per group, the most
-    frequent integer-rounded latent vectors with logits from their frequencies: after a uniform-
-    quantization pretrain the VQ model then starts where the pretrained model was. Slots left over
-    repeat the most frequent point, so the search never picks them (it takes the first of equals)
-    until dead-codeword reactivation moves them.
-    """
-    quantizer = model.quantizer
-    device = quantizer.codebooks.device
-    batches = [sampler.batch(-1 - b, config.batch).to(device) for b in range(CODEBOOK_INIT_BATCHES)]
-    vectors = _latent_vectors(model, batches)
-    generator = torch.Generator().manual_seed(config.seed)
-    if config.codebook_init == "samples":
-        with torch.no_grad():
-            quantizer.codebooks.copy_(_sampled_codewords(vectors, quantizer.codebook_size, generator))
-        return
-    with torch.no_grad():
-        for group in range(quantizer.groups):
-            points, counts = torch.unique(torch.round(vectors[group]), dim=0, return_counts=True)
-            order = counts.argsort(descending=True)[: quantizer.codebook_size]
-            found = len(order)
-            quantizer.codebooks[group, :found] = points[order]
-            quantizer.codebooks[group, found:] = points[order[0]]
-            frequencies = torch.full((quantizer.codebook_size,), 0.5, device=device)
-            frequencies[:found] = counts[order].to(frequencies)
-            model.entropy.logits[group] = torch.log(frequencies / frequencies.sum())
-
-
-def reactivate_dead_codewords(model: VQCodec, counts: torch.Tensor, batch: torch.Tensor, step: int) -> int:
-    """Move codewords with no use in `counts` onto random latent vectors of `batch`; returns how many moved.
-
-    A moved codeword takes its group's mean logit, so it starts with a middling probability.
-    """
-    vectors = _latent_vectors(model, [batch])
-    dead = counts == 0
-    generator = torch.Generator().manual_seed(step)
-    with torch.no_grad():
-        for group in torch.nonzero(dead.any(1)).flatten().tolist():
-            slots = torch.nonzero(dead[group]).flatten()
-            picks = torch.randint(vectors.shape[1], (len(slots),), generator=generator).to(vectors.device)
-            model.quantizer.codebooks[group, slots] = vectors[group, picks]
-            model.entropy.logits[group, slots] = model.entropy.logits[group, ~dead[group]].mean()
-    return int(dead.sum())
-
-
 def _start(model: VQCodec | UQCodec, sampler: CropSampler | SourceSampler, config: TrainConfig) -> None:
-    """Transforms from `init_from`, codebooks from the latents they produce."""
+    """Transforms from `init_from` (and its entropy model where it is of the same kind), VQ codebooks
+    from the latents they produce."""
     if config.init_from:
         state = torch.load(config.init_from, map_location="cpu", weights_only=True)["model"]
-        transforms = {k: v for k, v in state.items() if k.startswith(("g_a.", "g_s."))}
-        model.load_state_dict({**model.state_dict(), **transforms})
+        own = model.state_dict()
+        shared = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
+        model.load_state_dict({**own, **shared})
     if isinstance(model, VQCodec):
         init_codebooks_from_latents(model, sampler, config)
 
@@ -231,7 +175,7 @@ def train(config: TrainConfig) -> TrainedRun:
             for name, opt in optimizers.items():
                 for group in opt.param_groups:
                     if name != "aux":
-                        group["lr"] = _learning_rate(config, step)
+                        group["lr"] = _learning_rate(config, step) * group.get("lr_scale", 1.0)
             batch = sampler.batch(step, config.batch)[rank * share : (rank + 1) * share].to(device)
             result = run_step(model, batch, optimizers, config)
             step += 1

@@ -225,12 +225,22 @@ STEPS: dict[str, Callable[..., StepResult]] = {
 
 
 def make_optimizers(model: UQCodec | VQCodec, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
-    """The optimizers a method steps, by name; 'aux' keeps its own learning rate."""
+    """The optimizers a method steps, by name; 'aux' keeps its own learning rate.
+
+    The VQ logits learn `entropy_lr_scale` times faster than the rest: with Adam a logit moves about
+    one learning rate per step, and a codeword's probability must be able to follow its use.
+    """
     adam = torch.optim.Adam
     if config.quantizer == "uq":
         main = [p for name, p in model.named_parameters() if not name.endswith("quantiles")]
         return {"main": adam(main, lr=config.lr), "aux": adam([model.entropy_bottleneck.quantiles], lr=1e-3)}
+    scale = config.entropy_lr_scale
+    entropy = {"params": list(model.entropy.parameters()), "lr": config.lr * scale, "lr_scale": scale}
     if config.method in ALTERNATING:
-        decoder = [*model.g_s.parameters(), *model.quantizer.parameters(), *model.entropy.parameters()]
-        return {"decoder": adam(decoder, lr=config.lr), "encoder": adam(model.g_a.parameters(), lr=config.lr)}
-    return {"main": adam(model.parameters(), lr=config.lr)}
+        decoder = [*model.g_s.parameters(), *model.quantizer.parameters()]
+        return {
+            "decoder": adam([{"params": decoder}, entropy], lr=config.lr),
+            "encoder": adam(model.g_a.parameters(), lr=config.lr),
+        }
+    rest = [*model.g_a.parameters(), *model.g_s.parameters(), *model.quantizer.parameters()]
+    return {"main": adam([{"params": rest}, entropy], lr=config.lr)}

@@ -1,0 +1,168 @@
+"""Figures of the toy study (paper 004, Figs. 2-4, 6-8): RD curves per source, the 1-D Gaussian
+encoder-decoder mappings with their encoder gradients, and the Boomerang cells of ours-2d."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from codec.checkpoint import ExportedModel, load_exported
+from codec.toy import study
+from codec.toy.sources import SOURCES
+from codec.training.config import TrainConfig
+from codec.training.methods import STEPS, make_optimizers
+
+GAUSSIAN_FIGURE_SLOPE = 3.5
+BOOMERANG_FIGURE_SLOPE = 16.0
+MAPPING_METHODS = ("uq-aun", "uq-ste", "vq-ste-1d", "ours-1d")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _symbols_and_reconstruction(model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    with torch.no_grad():
+        y = model.analysis(x)
+        symbols = model.to_symbols(y)
+        return symbols, model.synthesis(model.from_symbols(symbols, y.shape))
+
+
+def plot_rd_curves(folder: Path, source: str) -> Path:
+    """Every `<source>_*.json` in `folder` on one PSNR-against-bpd plot; references dashed."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7, 5), dpi=120)
+    for path in sorted(folder.glob(f"{source}_*.json")):
+        curve = json.loads(path.read_text())
+        results = curve["results"]
+        reference = curve["name"].startswith("rd-")
+        style = {"linestyle": "--", "color": "gray" if "upper" in curve["name"] else "black"} if reference else {"marker": "o", "markersize": 3}
+        axes.plot(results["bpd"], results["psnr"], label=curve["name"], linewidth=1.2, **style)
+    axes.set_xlabel("rate (bits per dimension)")
+    axes.set_ylabel("-10 log10(MSE per dimension) (dB)")
+    axes.set_title(f"{source}: rate-distortion")
+    axes.set_xlim(0, 5)
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    out = folder / f"{source}_rd.png"
+    figure.savefig(out)
+    plt.close(figure)
+    return out
+
+
+def encoder_gradient(exported: ExportedModel, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(y, dL/dy per sample): the gradient the model's own training method sends into the encoder output.
+
+    One training step with learning rate 0 runs on a copy; a hook on the analysis transform keeps
+    the gradient of the last output that takes part in the encoder's loss.
+    """
+    config = TrainConfig(**exported.record["training"])
+    model = copy.deepcopy(exported.model).float().train()
+    optimizers = make_optimizers(model, config)
+    for optimizer in optimizers.values():
+        for group in optimizer.param_groups:
+            group["lr"] = 0.0
+    captured: list[torch.Tensor] = []
+
+    def keep_gradient(module, inputs, output):
+        if output.requires_grad:
+            output.register_hook(lambda gradient: captured.append(gradient.detach().clone()))
+
+    handle = model.g_a.register_forward_hook(keep_gradient)
+    try:
+        STEPS[config.method](model, x, optimizers, config)
+    finally:
+        handle.remove()
+    with torch.no_grad():
+        y = model.analysis(x)
+    return y.flatten(), captured[-1].flatten() * len(x)
+
+
+def plot_gaussian_mappings(folder: Path, runs: Path, slope: float = GAUSSIAN_FIGURE_SLOPE) -> Path:
+    """Per method: x -> x_hat with the quantization boundaries (blue) and centres (orange), and the
+    encoder gradient averaged in bins of y (paper Figs. 2, 3, 4, 6)."""
+    plt = _pyplot()
+    curves = {c.name: c for c in study.STUDY["gaussian"]}
+    figure, axes = plt.subplots(2, len(MAPPING_METHODS), figsize=(4 * len(MAPPING_METHODS), 7), dpi=110)
+    x = torch.linspace(-3, 3, 6001).reshape(-1, 1, 1, 1)
+    samples = SOURCES["gaussian"](200_000, torch.Generator().manual_seed(5)).reshape(-1, 1, 1, 1)
+    for column, name in enumerate(MAPPING_METHODS):
+        exported = load_exported(study.train_point("gaussian", curves[name], slope, study.STEPS, runs))
+        symbols, x_hat = _symbols_and_reconstruction(exported.model, x)
+        symbols, x_hat, grid = symbols.flatten().numpy(), x_hat.flatten().numpy(), x.flatten().numpy()
+        changes = np.nonzero(np.diff(symbols))[0]
+        top = axes[0, column]
+        top.plot(grid, x_hat, color="black", linewidth=1)
+        for index in changes:
+            top.axvline((grid[index] + grid[index + 1]) / 2, color="tab:blue", linewidth=0.6)
+        centres = np.unique(x_hat)
+        top.plot(centres, centres, "o", color="tab:orange", markersize=3)
+        top.set_title(f"{name}: x -> x_hat")
+        top.set_xlabel("x")
+        y, gradient = encoder_gradient(exported, samples)
+        edges = np.linspace(float(y.min()), float(y.max()), 121)
+        which = np.clip(np.digitize(y.numpy(), edges) - 1, 0, len(edges) - 2)
+        sums = np.bincount(which, weights=gradient.numpy(), minlength=len(edges) - 1)
+        counts = np.bincount(which, minlength=len(edges) - 1)
+        bottom = axes[1, column]
+        middle = (edges[1:] + edges[:-1]) / 2
+        bottom.plot(middle[counts > 0], sums[counts > 0] / counts[counts > 0], color="black", linewidth=1)
+        with torch.no_grad():
+            latent_centres = exported.model.analysis(torch.from_numpy(grid).reshape(-1, 1, 1, 1)).flatten().numpy()
+        for index in changes:
+            bottom.axvline((latent_centres[index] + latent_centres[index + 1]) / 2, color="tab:blue", linewidth=0.6)
+        bottom.set_title(f"{name}: mean encoder gradient")
+        bottom.set_xlabel("y")
+    figure.suptitle(f"1-D Gaussian, slope {slope:g} (loss = bpd + slope * MSE)")
+    figure.tight_layout()
+    out = folder / "gaussian_mappings.png"
+    figure.savefig(out)
+    plt.close(figure)
+    return out
+
+
+def plot_boomerang_cells(folder: Path, runs: Path, slope: float = BOOMERANG_FIGURE_SLOPE) -> Path:
+    """Quantization cells of ours-2d in the source space, with samples and reconstruction points (paper Fig. 7)."""
+    plt = _pyplot()
+    curve = next(c for c in study.STUDY["boomerang"] if c.name == "ours-2d")
+    model = load_exported(study.train_point("boomerang", curve, slope, study.STEPS, runs)).model
+    a, b = np.meshgrid(np.linspace(-7, 3.5, 500), np.linspace(-3.5, 3.5, 350), indexing="xy")
+    grid = torch.from_numpy(np.stack([a.ravel(), b.ravel()], 1)).float().reshape(-1, 2, 1, 1)
+    symbols, _ = _symbols_and_reconstruction(model, grid)
+    cells = symbols[0].numpy().reshape(a.shape)
+    shuffled = np.random.default_rng(0).permutation(int(cells.max()) + 1)[cells]
+    samples = SOURCES["boomerang"](3000, torch.Generator().manual_seed(5))
+    used, reconstruction = _symbols_and_reconstruction(model, samples.reshape(-1, 2, 1, 1))
+    figure, axes = plt.subplots(figsize=(8, 5.5), dpi=120)
+    axes.imshow(shuffled, extent=(a.min(), a.max(), b.min(), b.max()), origin="lower", cmap="tab20", alpha=0.45, aspect="auto")
+    axes.scatter(samples[:, 0], samples[:, 1], s=1, color="black", alpha=0.3)
+    centres = torch.unique(reconstruction.reshape(-1, 2), dim=0)
+    axes.plot(centres[:, 0], centres[:, 1], "o", color="tab:orange", markersize=3)
+    axes.set_title(f"Boomerang: cells and reconstructions of ours-2d (slope {slope:g})")
+    axes.set_xlabel("x1")
+    axes.set_ylabel("x2")
+    figure.tight_layout()
+    out = folder / "boomerang_cells.png"
+    figure.savefig(out)
+    plt.close(figure)
+    return out
+
+
+def draw_all(folder: Path, runs: Path) -> list[Path]:
+    """Every figure whose curves and runs exist."""
+    drawn = [plot_rd_curves(folder, source) for source in study.STUDY if any(folder.glob(f"{source}_*.json"))]
+    if (folder / "gaussian_ours-1d.json").exists():
+        drawn.append(plot_gaussian_mappings(folder, runs))
+    if (folder / "boomerang_ours-2d.json").exists():
+        drawn.append(plot_boomerang_cells(folder, runs))
+    return drawn

@@ -1,0 +1,55 @@
+"""Run the whole toy-source study (paper 004, Sec. 3 and 5.2.1): every learned curve, ECVQ, the
+R(D) references, then the figures and the target table. Resumable: finished points are reused.
+
+    python scripts/toy_study.py                       # everything, results under results/toy/
+    python scripts/toy_study.py --sources gaussian    # one source
+    python scripts/toy_study.py --figures-only        # redraw from the JSON files
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from codec.toy import figures, study, targets
+
+
+def run_source(source: str, out: Path, runs: Path, steps: int, curves: list[str] | None) -> None:
+    for name, (description, points) in study.bound_curves(source).items():
+        study.write_curve(out, source, name, description, points)
+    ecvq = study.ecvq_curve(source, study.SLOPES[source])
+    study.write_curve(out, source, "ecvq", "ECVQ in the source space (Lagrangian Lloyd, 4096 codewords, warm start)", ecvq)
+    chosen = [c for c in study.STUDY[source] if curves is None or c.name in curves]
+    for curve in tqdm(chosen, desc=f"{source} curves"):
+        points, check = study.learned_curve(source, curve, study.SLOPES[source], steps, runs)
+        description = f"{curve.method}, d={curve.dim}, {curve.rate_gradient} rate gradient, {steps} steps per point"
+        study.write_curve(out, source, curve.name, description, points, bitstream=check)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sources", nargs="+", default=list(study.STUDY), choices=list(study.STUDY))
+    parser.add_argument("--curves", nargs="+", help="only these curve names (e.g. ours-1d uq-aun)")
+    parser.add_argument("--steps", type=int, default=study.STEPS)
+    parser.add_argument("--out", type=Path, default=Path("results/toy"))
+    parser.add_argument("--runs", type=Path, default=Path("runs/toy"))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--figures-only", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if not args.figures_only:
+        for source in args.sources:
+            run_source(source, args.out, args.runs, args.steps, args.curves)
+    for path in figures.draw_all(args.out, args.runs):
+        print(f"wrote {path}")
+    table = args.out / "targets.md"
+    table.write_text("# Toy-study targets\n\nPSNR differences at equal rate (test minus anchor, anchor interpolated "
+                     "linearly in bpd), from the JSON files beside this one.\n\n" + targets.target_table(args.out))
+    print(f"wrote {table}")
+
+
+if __name__ == "__main__":
+    main()
