@@ -151,7 +151,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from codec.evaluation.baselines import BASELINES
-    from codec.evaluation.rd import evaluate_folder, image_paths, measure, summary, write_results
+    from codec.evaluation.rd import evaluate_folder, measure, summary, write_results
+    from codec.images import image_paths
 
     images = Path(args.images)
     runs, description = {}, args.description

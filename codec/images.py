@@ -112,3 +112,11 @@ def encode_image(pixels: np.ndarray, mode: ImageMode, suffix: str) -> bytes:
 def save_image(path: Path, pixels: np.ndarray, mode: ImageMode) -> None:
     """Write decoded pixels atomically."""
     atomic_write(Path(path), encode_image(pixels, mode, Path(path).suffix))
+
+
+def image_paths(folder: str | Path) -> list[Path]:
+    """The image files of `folder` (by suffix), sorted; an empty folder is an error."""
+    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise FileNotFoundError(f"no images in {folder}")
+    return paths

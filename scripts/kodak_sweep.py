@@ -18,19 +18,17 @@ import torch
 from codec.checkpoint import load_exported
 from codec.evaluation.recipe import CURVES, Recipe
 from codec.evaluation.rd import evaluate_folder, summary, write_results
-from codec.training.loop import EXPORTED, train
+from codec.training.loop import exported_model
 
 
 def run_curve(curve: str, recipe: Recipe, images: Path, runs: Path, out: Path) -> None:
     results = {}
     for index, lmbda in enumerate(recipe.lambdas):
-        folder = runs / f"{curve}-q{index + 1}"
-        if not (folder / EXPORTED).exists():
-            train(recipe.config(curve, lmbda, folder))
-        results[f"{curve}-q{index + 1}"] = evaluate_folder(load_exported(folder / EXPORTED), images, label=f"{curve} lambda={lmbda}")
+        model = exported_model(recipe.config(curve, lmbda, runs / f"{curve}-q{index + 1}"))
+        results[f"{curve}-q{index + 1}"] = evaluate_folder(load_exported(model), images, label=f"{curve} lambda={lmbda}")
         point = summary(results[f"{curve}-q{index + 1}"])
         print(f"{curve} lambda={lmbda}: {point['bpp']:.4f} bpp, {point['psnr-rgb']:.2f} dB", flush=True)
-    description = f"{CURVES[curve].description}; {recipe.steps} fine-tuning steps from {recipe.pretrain}, lambdas {list(recipe.lambdas)}"
+    description = f"{CURVES[curve].description}; {recipe.base.steps} fine-tuning steps from {recipe.base.init_from}, lambdas {list(recipe.lambdas)}"
     write_results(out / f"{curve}.json", curve, description, results)
 
 

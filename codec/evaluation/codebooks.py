@@ -8,7 +8,7 @@ import torch
 
 from codec import coding
 from codec.checkpoint import ExportedModel
-from codec.images import IMAGE_SUFFIXES, load_image
+from codec.images import image_paths, load_image
 from codec.models import VQCodec
 from codec.quantizers import codebook_usage, index_counts
 
@@ -23,7 +23,7 @@ def codebook_statistics(exported: ExportedModel, folder: Path) -> dict[str, floa
     quantizer = model.quantizer
     counts = torch.zeros(quantizer.groups, quantizer.codebook_size)
     squared_error, vectors_seen = 0.0, 0
-    for path in sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+    for path in image_paths(folder):
         y = model.analysis(coding.image_tensor(load_image(path).pixels))
         vectors = quantizer.to_vectors(y)
         indices = model.to_symbols(y)

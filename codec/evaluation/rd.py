@@ -19,7 +19,7 @@ from tqdm import tqdm
 from bitstream.format import HEADER_BYTES, parse
 from codec import coding
 from codec.checkpoint import ExportedModel
-from codec.images import IMAGE_SUFFIXES, load_image
+from codec.images import image_paths, load_image
 from codec.models import psnr
 from entropy.tables import information_bits
 
@@ -97,13 +97,6 @@ class LearnedCodec:
     def ideal_bits(self, pixels: np.ndarray) -> float:
         symbols, _ = coding.image_symbols(self.exported, pixels)
         return sum(information_bits(t, s) for t, s in zip(self.exported.tables, symbols.numpy()))
-
-
-def image_paths(folder: Path) -> list[Path]:
-    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise FileNotFoundError(f"no images in {folder}")
-    return paths
 
 
 def evaluate_folder(exported: ExportedModel, folder: Path, label: str = "") -> list[ImageResult]:

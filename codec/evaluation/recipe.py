@@ -12,29 +12,23 @@ LAMBDAS = (0.0018, 0.0067, 0.025, 0.0932)
 """CompressAI's q1, q3, q5, q7 lambdas: about 0.1 to 1.4 bpp on Kodak for a factorized model."""
 
 
+def _fine_tune() -> TrainConfig:
+    """The run every (curve, lambda) shares: TrainConfig's data, N = M = 64, 128x128 crops, batch 8 and
+    seed 0, with 800 steps at lr 1e-4 from the uq-aun pretrain (`python scripts/train_default.py`
+    makes it: N=M=64, lambda 0.013, 7000 steps) and VQ codebooks started on the lattice."""
+    return TrainConfig(steps=800, lr=1e-4, init_from="runs/default/uq-aun/checkpoint.pt", codebook_init="lattice")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything shared by the curves of one comparison."""
 
-    pretrain: str = "runs/default/uq-aun/checkpoint.pt"
-    """uq-aun, N=M=64, lambda 0.013, 7000 steps: `python scripts/train_default.py` makes it."""
-    data: str = "../shared/train"
+    base: TrainConfig = field(default_factory=_fine_tune)
     lambdas: tuple[float, ...] = LAMBDAS
-    steps: int = 800
-    lr: float = 1e-4
-    crop: int = 128
-    batch: int = 8
-    N: int = 64
-    M: int = 64
-    seed: int = 0
 
     def config(self, curve: str, lmbda: float, out: Path) -> TrainConfig:
         """The fine-tuning run of one curve at one lambda."""
-        base = TrainConfig(
-            data=self.data, out=str(out), lmbda=lmbda, N=self.N, M=self.M, crop=self.crop, batch=self.batch,
-            steps=self.steps, lr=self.lr, seed=self.seed, init_from=self.pretrain, codebook_init="lattice",
-        )
-        return replace(base, **CURVES[curve].options)
+        return replace(self.base, out=str(out), lmbda=lmbda, **CURVES[curve].options)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,14 @@ CHUNK = 1 << 16
 
 
 @torch.no_grad()
+def code_and_reconstruct(model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(latents, symbols, reconstruction) of samples `x` (N, D, 1, 1) through actual quantization."""
+    y = model.analysis(x)
+    symbols = model.to_symbols(y)
+    return y, symbols, model.synthesis(model.from_symbols(symbols, y.shape))
+
+
+@torch.no_grad()
 def evaluate_toy(exported: ExportedModel, samples: torch.Tensor, bitstream: bool = False) -> dict[str, float]:
     """bits per dimension (ideal code length under the frozen tables), -10 log10(MSE per dimension),
     and, with `bitstream`, the bits per dimension of a real range-coded stream of the same symbols."""
@@ -21,9 +29,7 @@ def evaluate_toy(exported: ExportedModel, samples: torch.Tensor, bitstream: bool
     symbols, squared_error = [], 0.0
     for start in range(0, len(samples), CHUNK):
         x = samples[start : start + CHUNK]
-        y = model.analysis(x)
-        chunk_symbols = model.to_symbols(y)
-        x_hat = model.synthesis(model.from_symbols(chunk_symbols, y.shape))
+        _, chunk_symbols, x_hat = code_and_reconstruct(model, x)
         squared_error += float(((x_hat - x) ** 2).sum())
         symbols.append(chunk_symbols)
     groups = torch.cat(symbols, dim=1).numpy()

@@ -12,6 +12,7 @@ import torch
 
 from codec.checkpoint import ExportedModel, load_exported
 from codec.toy import study
+from codec.toy.evaluate import code_and_reconstruct
 from codec.toy.sources import SOURCES
 from codec.training.config import TrainConfig
 from codec.training.methods import STEPS, make_optimizers
@@ -28,13 +29,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _symbols_and_reconstruction(model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    with torch.no_grad():
-        y = model.analysis(x)
-        symbols = model.to_symbols(y)
-        return symbols, model.synthesis(model.from_symbols(symbols, y.shape))
 
 
 def plot_rd_curves(folder: Path, source: str) -> Path:
@@ -98,8 +92,8 @@ def plot_gaussian_mappings(folder: Path, runs: Path, slope: float = GAUSSIAN_FIG
     samples = SOURCES["gaussian"](200_000, torch.Generator().manual_seed(5)).reshape(-1, 1, 1, 1)
     for column, name in enumerate(MAPPING_METHODS):
         exported = load_exported(study.train_point("gaussian", curves[name], slope, study.STEPS, runs))
-        symbols, x_hat = _symbols_and_reconstruction(exported.model, x)
-        symbols, x_hat, grid = symbols.flatten().numpy(), x_hat.flatten().numpy(), x.flatten().numpy()
+        latents, symbols, x_hat = code_and_reconstruct(exported.model, x)
+        latents, symbols, x_hat, grid = (t.flatten().numpy() for t in (latents, symbols, x_hat, x))
         changes = np.nonzero(np.diff(symbols))[0]
         top = axes[0, column]
         top.plot(grid, x_hat, color="black", linewidth=1)
@@ -117,10 +111,8 @@ def plot_gaussian_mappings(folder: Path, runs: Path, slope: float = GAUSSIAN_FIG
         bottom = axes[1, column]
         middle = (edges[1:] + edges[:-1]) / 2
         bottom.plot(middle[counts > 0], sums[counts > 0] / counts[counts > 0], color="black", linewidth=1)
-        with torch.no_grad():
-            latent_centres = exported.model.analysis(torch.from_numpy(grid).reshape(-1, 1, 1, 1)).flatten().numpy()
         for index in changes:
-            bottom.axvline((latent_centres[index] + latent_centres[index + 1]) / 2, color="tab:blue", linewidth=0.6)
+            bottom.axvline((latents[index] + latents[index + 1]) / 2, color="tab:blue", linewidth=0.6)
         bottom.set_title(f"{name}: mean encoder gradient")
         bottom.set_xlabel("y")
     figure.suptitle(f"1-D Gaussian, slope {slope:g} (loss = bpd + slope * MSE)")
@@ -138,11 +130,11 @@ def plot_boomerang_cells(folder: Path, runs: Path, slope: float = BOOMERANG_FIGU
     model = load_exported(study.train_point("boomerang", curve, slope, study.STEPS, runs)).model
     a, b = np.meshgrid(np.linspace(-7, 3.5, 500), np.linspace(-3.5, 3.5, 350), indexing="xy")
     grid = torch.from_numpy(np.stack([a.ravel(), b.ravel()], 1)).float().reshape(-1, 2, 1, 1)
-    symbols, _ = _symbols_and_reconstruction(model, grid)
+    _, symbols, _ = code_and_reconstruct(model, grid)
     cells = symbols[0].numpy().reshape(a.shape)
     shuffled = np.random.default_rng(0).permutation(int(cells.max()) + 1)[cells]
     samples = SOURCES["boomerang"](3000, torch.Generator().manual_seed(5))
-    used, reconstruction = _symbols_and_reconstruction(model, samples.reshape(-1, 2, 1, 1))
+    _, _, reconstruction = code_and_reconstruct(model, samples.reshape(-1, 2, 1, 1))
     figure, axes = plt.subplots(figsize=(8, 5.5), dpi=120)
     axes.imshow(shuffled, extent=(a.min(), a.max(), b.min(), b.max()), origin="lower", cmap="tab20", alpha=0.45, aspect="auto")
     axes.scatter(samples[:, 0], samples[:, 1], s=1, color="black", alpha=0.3)

@@ -22,7 +22,7 @@ from codec.toy.ecvq import initial_quantizer, lagrangian_lloyd, rate_distortion
 from codec.toy.evaluate import evaluate_toy
 from codec.toy.sources import DIMENSIONS, SOURCES
 from codec.training.config import TrainConfig
-from codec.training.loop import EXPORTED, train
+from codec.training.loop import exported_model
 
 CODEBOOK_SIZES = {1: 256, 2: 4096, 4: 32768}
 TEST_SAMPLES = {"gaussian": 1_000_000, "boomerang": 1_000_000, "laplace": 100_000}
@@ -87,10 +87,7 @@ def write_curve(folder: Path, source: str, name: str, description: str, points: 
 
 def train_point(source: str, curve: ToyCurve, slope: float, steps: int, runs: Path) -> Path:
     """Train (or resume, or reuse) the model of one slope; returns its exported file."""
-    out = Path(runs) / f"{source}_{curve.name}_{slope:g}"
-    if not (out / EXPORTED).exists():
-        train(curve.config(source, slope, steps, out))
-    return out / EXPORTED
+    return exported_model(curve.config(source, slope, steps, Path(runs) / f"{source}_{curve.name}_{slope:g}"))
 
 
 def learned_curve(source: str, curve: ToyCurve, slopes: list[float], steps: int, runs: Path) -> tuple[list[dict], dict]:

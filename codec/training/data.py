@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from codec.images import IMAGE_SUFFIXES
+from codec.images import image_paths
 
 
 class CropSampler:
@@ -19,11 +19,8 @@ class CropSampler:
     """
 
     def __init__(self, folder: str | Path, crop: int, seed: int) -> None:
-        paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not paths:
-            raise FileNotFoundError(f"no images in {folder}")
         self.images = []
-        for path in tqdm(paths, desc="loading training images", leave=False):
+        for path in tqdm(image_paths(folder), desc="loading training images", leave=False):
             with Image.open(path) as image:
                 pixels = np.asarray(image.convert("RGB"))
             if min(pixels.shape[:2]) >= crop:

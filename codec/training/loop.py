@@ -216,3 +216,9 @@ def train(config: TrainConfig) -> TrainedRun:
     if world > 1:
         dist.barrier()
     return TrainedRun(model=model, exported=out / EXPORTED)
+
+
+def exported_model(config: TrainConfig) -> Path:
+    """The exported model of a run, training (or resuming) it only when it has not been exported yet."""
+    path = Path(config.out) / EXPORTED
+    return path if path.exists() else train(config).exported
