@@ -1,11 +1,13 @@
 """Train and evaluate Kodak RD curves under the shared recipe (codec/evaluation/recipe.py).
 
-For each curve and lambda: fine-tune from the uq-aun pretrain (resumable, finished runs are
-reused), then compress and decompress every Kodak image for real and write
-results/kodak/<curve>.json (CompressAI layout) with <curve>.per-image.json beside it.
+For each lambda: the uq-aun base (stage 1), then each curve's fine-tune from it (stage 2); runs
+resume and finished ones are reused. Then every Kodak image is compressed and decompressed for
+real with each model, and results/kodak/<curve>.json (CompressAI layout) is written with
+<curve>.per-image.json beside it.
 
     python scripts/kodak_sweep.py --curves uq-aun
     python scripts/kodak_sweep.py --curves vq-ste-4d ours-4d --images ../shared/kodak
+    python scripts/kodak_sweep.py --curves uq-aun --points 1 3 --train-only   # split over processes
 """
 
 from __future__ import annotations
@@ -21,15 +23,21 @@ from codec.evaluation.rd import evaluate_folder, summary, write_results
 from codec.training.loop import exported_model
 
 
-def run_curve(curve: str, recipe: Recipe, images: Path, runs: Path, out: Path) -> None:
+def trained_point(curve: str, index: int, recipe: Recipe) -> Path:
+    """The exported model of one rate point, training its base and itself where missing."""
+    exported_model(recipe.base_config(index))
+    return exported_model(recipe.config(curve, index))
+
+
+def run_curve(curve: str, recipe: Recipe, images: Path, out: Path) -> None:
     results = {}
     for index, lmbda in enumerate(recipe.lambdas):
-        model = exported_model(recipe.config(curve, lmbda, runs / f"{curve}-q{index + 1}"))
-        results[f"{curve}-q{index + 1}"] = evaluate_folder(load_exported(model), images, label=f"{curve} lambda={lmbda}")
-        point = summary(results[f"{curve}-q{index + 1}"])
+        name = recipe.point_name(curve, index)
+        model = load_exported(trained_point(curve, index, recipe))
+        results[name] = evaluate_folder(model, images, label=f"{curve} lambda={lmbda}")
+        point = summary(results[name])
         print(f"{curve} lambda={lmbda}: {point['bpp']:.4f} bpp, {point['psnr-rgb']:.2f} dB", flush=True)
-    description = f"{CURVES[curve].description}; {recipe.base.steps} fine-tuning steps from {recipe.base.init_from}, lambdas {list(recipe.lambdas)}"
-    write_results(out / f"{curve}.json", curve, description, results)
+    write_results(out / f"{curve}.json", curve, recipe.describe(curve), results)
 
 
 def main() -> None:
@@ -38,11 +46,20 @@ def main() -> None:
     parser.add_argument("--images", type=Path, default=Path("../shared/kodak"))
     parser.add_argument("--runs", type=Path, default=Path("runs/kodak"))
     parser.add_argument("--out", type=Path, default=Path("results/kodak"))
+    parser.add_argument("--points", type=int, nargs="+", help="only these rate points (1 = lowest lambda)")
+    parser.add_argument("--train-only", action="store_true", help="train the points, evaluate nothing")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    recipe = Recipe(runs=args.runs)
+    if args.train_only:
+        points = args.points or range(1, len(recipe.lambdas) + 1)
+        for curve in args.curves:
+            for point in points:
+                trained_point(curve, point - 1, recipe)
+        return
     for curve in args.curves:
-        run_curve(curve, Recipe(), args.images, args.runs, args.out)
+        run_curve(curve, recipe, args.images, args.out)
 
 
 if __name__ == "__main__":

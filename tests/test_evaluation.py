@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,12 +82,16 @@ def test_eval_command_writes_compressai_style_results(tmp_path, tiny_zoo, capsys
 def test_every_kodak_curve_shares_the_recipe_and_differs_only_in_its_quantizer(tmp_path):
     from codec.evaluation.recipe import CURVES, Recipe
 
-    recipe = Recipe()
+    recipe = Recipe(runs=tmp_path)
     shared = ("data", "lmbda", "N", "M", "crop", "batch", "steps", "lr", "seed", "init_from", "clip_grad_norm")
-    configs = {name: recipe.config(name, 0.025, tmp_path / name) for name in CURVES}
+    configs = {name: recipe.config(name, 2) for name in CURVES}
     reference = configs["uq-aun"]
     for name, config in configs.items():
         assert all(getattr(config, key) == getattr(reference, key) for key in shared), name
         assert config.quantizer == ("uq" if name == "uq-aun" else "vq")
     assert configs["ours-4d-sinkhorn"].sinkhorn and not configs["ours-4d"].sinkhorn
     assert (configs["vq-ste-2d"].dim, configs["ours-1d"].codebook_size) == (2, 256)
+    base = recipe.base_config(2)
+    assert (base.method, base.lmbda) == ("uq-aun", reference.lmbda)
+    assert reference.init_from == str(tmp_path / "base-q3" / "checkpoint.pt") == str(Path(base.out) / "checkpoint.pt")
+    assert len({recipe.config("ours-4d", i).out for i in range(len(recipe.lambdas))}) == len(recipe.lambdas)

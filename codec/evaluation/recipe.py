@@ -1,5 +1,10 @@
-"""The Kodak comparison recipe (results/kodak/RECIPE.md): one uq-aun pretrain, then every
-(curve, lambda) fine-tuned from it with the same data, crops, batch, steps and learning rate."""
+"""The Kodak comparison recipe (results/kodak/RECIPE.md).
+
+Two stages, so that every curve starts from transforms already at its rate:
+1. One uq-aun base per lambda, fine-tuned long from the shared uq-aun pretrain.
+2. Every (curve, lambda) fine-tuned from that lambda's base with the same data, crops, batch,
+   steps and learning rate; only the quantizer and its training method differ.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +12,56 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from codec.training.config import TrainConfig
+from codec.training.loop import CHECKPOINT
 
 LAMBDAS = (0.0018, 0.0067, 0.025, 0.0932)
 """CompressAI's q1, q3, q5, q7 lambdas: about 0.1 to 1.4 bpp on Kodak for a factorized model."""
 
+PRETRAIN = "runs/default/uq-aun/checkpoint.pt"
+"""`python scripts/train_default.py` makes it: uq-aun, N=M=64, lambda 0.013, 7000 steps."""
 
-def _fine_tune() -> TrainConfig:
-    """The run every (curve, lambda) shares: TrainConfig's data, N = M = 64, 128x128 crops, batch 8 and
-    seed 0, with 800 steps at lr 1e-4 from the uq-aun pretrain (`python scripts/train_default.py`
-    makes it: N=M=64, lambda 0.013, 7000 steps) and VQ codebooks started on the lattice."""
-    return TrainConfig(steps=800, lr=1e-4, init_from="runs/default/uq-aun/checkpoint.pt", codebook_init="lattice")
+
+def _base_stage() -> TrainConfig:
+    """Stage 1, one run per lambda: uq-aun, 2500 steps at lr 3e-4 from the pretrain."""
+    return TrainConfig(method="uq-aun", steps=2500, lr=3e-4, init_from=PRETRAIN)
+
+
+def _fine_tune_stage() -> TrainConfig:
+    """Stage 2, one run per (curve, lambda): 800 steps at lr 1e-4 from the lambda's base, VQ codebooks
+    started on the lattice of its latents. TrainConfig's defaults give the rest: N = M = 64, 128x128
+    crops of ../shared/train, batch 8, seed 0, gradient norm clipped to 1."""
+    return TrainConfig(steps=800, lr=1e-4, codebook_init="lattice")
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """Everything shared by the curves of one comparison."""
+    """Everything shared by the curves of one comparison; runs live under `runs`."""
 
-    base: TrainConfig = field(default_factory=_fine_tune)
+    runs: Path = Path("runs/kodak")
+    base: TrainConfig = field(default_factory=_base_stage)
+    fine_tune: TrainConfig = field(default_factory=_fine_tune_stage)
     lambdas: tuple[float, ...] = LAMBDAS
 
-    def config(self, curve: str, lmbda: float, out: Path) -> TrainConfig:
-        """The fine-tuning run of one curve at one lambda."""
-        return replace(self.base, out=str(out), lmbda=lmbda, **CURVES[curve].options)
+    def point_name(self, curve: str, index: int) -> str:
+        """The model name of a curve's rate point: `<curve>-q1` for the lowest lambda, and so on."""
+        return f"{curve}-q{index + 1}"
+
+    def base_config(self, index: int) -> TrainConfig:
+        """Stage 1 at the `index`-th lambda."""
+        return replace(self.base, out=str(self.runs / f"base-q{index + 1}"), lmbda=self.lambdas[index])
+
+    def config(self, curve: str, index: int) -> TrainConfig:
+        """Stage 2: the fine-tuning run of one curve at the `index`-th lambda."""
+        start = Path(self.base_config(index).out) / CHECKPOINT
+        out = self.runs / self.point_name(curve, index)
+        options = CURVES[curve].options
+        return replace(self.fine_tune, out=str(out), lmbda=self.lambdas[index], init_from=str(start), **options)
+
+    def describe(self, curve: str) -> str:
+        return (
+            f"{CURVES[curve].description}; {self.fine_tune.steps} fine-tuning steps from a uq-aun base per lambda "
+            f"({self.base.steps} steps from {self.base.init_from}), lambdas {list(self.lambdas)}"
+        )
 
 
 @dataclass(frozen=True)
