@@ -155,7 +155,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from codec.images import image_paths
 
     images = Path(args.images)
-    runs, description = {}, args.description
+    runs, codebooks, description = {}, {}, args.description
     if args.baseline:
         if args.baseline not in BASELINES:
             raise CommandError(f"unknown baseline {args.baseline!r} (choose from {', '.join(BASELINES)})")
@@ -164,11 +164,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
             runs[label] = [measure(codec, p) for p in tqdm(image_paths(images), desc=label, unit="image")]
             _print_point(label, summary(runs[label]))
     else:
+        from codec.evaluation.codebooks import codebook_statistics
+        from codec.models import VQCodec
+
         for name in args.model or [zoo.default_name()]:
-            runs[name] = evaluate_folder(_load_model(name), images, label=name)
+            exported = _load_model(name)
+            runs[name] = evaluate_folder(exported, images, label=name)
             _print_point(name, summary(runs[name]))
+            if isinstance(exported.model, VQCodec):
+                codebooks[name] = codebook_statistics(exported, images)
     if args.out:
-        write_results(Path(args.out), args.name or Path(args.out).stem, description, runs)
+        write_results(Path(args.out), args.name or Path(args.out).stem, description, runs, codebooks)
         print(f"wrote {args.out}")
     return 0
 

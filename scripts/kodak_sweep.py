@@ -18,8 +18,10 @@ from pathlib import Path
 import torch
 
 from codec.checkpoint import load_exported
+from codec.evaluation.codebooks import codebook_statistics
 from codec.evaluation.recipe import CURVES, Recipe
 from codec.evaluation.rd import evaluate_folder, summary, write_results
+from codec.models import VQCodec
 from codec.training.loop import exported_model
 
 
@@ -30,14 +32,16 @@ def trained_point(curve: str, index: int, recipe: Recipe) -> Path:
 
 
 def run_curve(curve: str, recipe: Recipe, images: Path, out: Path) -> None:
-    results = {}
+    results, codebooks = {}, {}
     for index, lmbda in enumerate(recipe.lambdas):
         name = recipe.point_name(curve, index)
         model = load_exported(trained_point(curve, index, recipe))
         results[name] = evaluate_folder(model, images, label=f"{curve} lambda={lmbda}")
+        if isinstance(model.model, VQCodec):
+            codebooks[name] = codebook_statistics(model, images)
         point = summary(results[name])
         print(f"{curve} lambda={lmbda}: {point['bpp']:.4f} bpp, {point['psnr-rgb']:.2f} dB", flush=True)
-    write_results(out / f"{curve}.json", curve, recipe.describe(curve), results)
+    write_results(out / f"{curve}.json", curve, recipe.describe(curve), results, codebooks)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from codec.cli import main
 from codec.evaluation.baselines import HevcIntra, PillowCodec
-from codec.evaluation.bdrate import bd_rate
+from codec.evaluation.bdrate import bd_rate, bd_rate_table
 from codec.evaluation.plots import plot_rd
 from codec.evaluation.rd import measure
 from codec.models import psnr
@@ -57,6 +57,18 @@ def test_bd_rate_of_a_uniformly_cheaper_curve(tmp_path):
         assert bd_rate(anchor, cheaper, method) == pytest.approx(-10.0, abs=1e-6)
 
 
+def test_bd_rate_table_lists_each_curve_with_its_codebook_usage(tmp_path):
+    rates, quality = [0.2, 0.4, 0.8, 1.6], [28.0, 31.0, 34.0, 37.0]
+    anchor = write_curve(tmp_path / "a.json", rates, quality)
+    cheaper = write_curve(tmp_path / "b.json", [0.8 * r for r in rates], quality)
+    content = json.loads(cheaper.read_text())
+    content["codebooks"] = [{"utilization": 0.5, "perplexity": 10.0}, {"utilization": 1.0, "perplexity": 30.0}]
+    cheaper.write_text(json.dumps(content))
+    rows = bd_rate_table(anchor, [anchor, cheaper]).splitlines()[2:]
+    assert rows[0].split(" | ")[1:] == ["+0.00%", "+0.00%", "-", "- |"]
+    assert rows[1].split(" | ")[1:] == ["-20.00%", "-20.00%", "0.75", "20 |"]
+
+
 def test_plot_writes_a_png(tmp_path):
     curve = write_curve(tmp_path / "a.json", [0.2, 0.5, 1.0], [28.0, 31.0, 34.0])
     plot_rd([curve], tmp_path / "rd.png")
@@ -77,6 +89,8 @@ def test_eval_command_writes_compressai_style_results(tmp_path, tiny_zoo, capsys
     sizes = [(folder / f"{i}.png") for i in range(2)]
     assert [r["image"] for r in per_image[0]["images"]] == [p.name for p in sizes]
     assert curve["results"]["bpp"][0] == pytest.approx(np.mean([r["bpp"] for r in per_image[0]["images"]]))
+    (codebook,) = curve["codebooks"]
+    assert 0 < codebook["utilization"] <= 1 and 1 <= codebook["perplexity"] <= 32
 
 
 def test_every_kodak_curve_shares_the_recipe_and_differs_only_in_its_quantizer(tmp_path):

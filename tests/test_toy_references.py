@@ -72,6 +72,21 @@ def test_curve_names_follow_the_result_file_convention():
     assert ToyCurve("ours", 4, "sphere").name == "ours-4d-sphere"
 
 
+def test_vq_ste_follows_the_slope_through_its_entropy_constrained_search(tmp_path, monkeypatch):
+    from codec.checkpoint import load_exported
+    from codec.toy import study
+    from codec.toy.evaluate import evaluate_toy
+
+    monkeypatch.setitem(study.CODEBOOK_SIZES, 1, 32)
+    samples = study.test_set("gaussian", 20_000)
+    rates = []
+    for slope in (1.0, 60.0):
+        exported = load_exported(study.train_point("gaussian", study.ToyCurve("vq-ste", 1), slope, 80, tmp_path))
+        assert exported.model.config.rate_weight == pytest.approx(1.0 / slope)
+        rates.append(evaluate_toy(exported, samples)["bpd"])
+    assert rates[0] < rates[1] - 1.0
+
+
 def test_encoder_gradient_reports_the_training_gradient_without_changing_the_model(tmp_path, monkeypatch):
     from codec.checkpoint import load_exported
     from codec.toy import study

@@ -164,3 +164,15 @@ def test_a_fine_tune_starts_from_the_pretrained_transforms_and_entropy_model(ima
         assert any(k.startswith("g_a.") for k in carried)
         assert any(k.startswith("entropy_bottleneck.") for k in carried) == (method == "uq-aun")
         assert all(torch.equal(saved[k], state[k]) for k in carried)
+
+
+def test_the_encoder_learning_rate_scale_slows_only_the_encoder(image_folder, tmp_path):
+    config = TrainConfig(method="ours", data=str(image_folder), out=str(tmp_path), steps=3, encoder_lr_scale=0.0, **TINY)
+    trained = train(config).model
+    torch.manual_seed(0)
+    start = build_model(model_config(config))
+    from codec.training.loop import _start
+
+    _start(start, CropSampler(image_folder, config.crop, seed=0), config)
+    assert all(torch.equal(a, b) for a, b in zip(start.g_a.parameters(), trained.g_a.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(start.g_s.parameters(), trained.g_s.parameters()))

@@ -25,3 +25,18 @@ def bd_rate(anchor: Path, test: Path, method: str = "cubic", metric: str = "psnr
     return float(
         bjontegaard.bd_rate(rate_a, dist_a, rate_t, dist_t, method=method, require_matching_points=False, min_overlap=0.0)
     )
+
+
+def bd_rate_table(anchor: Path, tests: list[Path]) -> str:
+    """A Markdown table: BD-rate of each test curve against `anchor` (cubic and akima), with the mean
+    codebook utilization and perplexity over the curve's models where the file records them."""
+    lines = ["| curve | BD-rate cubic | BD-rate akima | codebook utilization | perplexity |", "|---|---|---|---|---|"]
+    for test in tests:
+        name, _, _ = load_curve(test)
+        codebooks = json.loads(Path(test).read_text()).get("codebooks")
+        usage = "-", "-"
+        if codebooks:
+            usage = tuple(f"{sum(c[key] for c in codebooks) / len(codebooks):.3g}" for key in ("utilization", "perplexity"))
+        rates = " | ".join(f"{bd_rate(anchor, test, method):+.2f}%" for method in METHODS)
+        lines.append(f"| {name} | {rates} | {usage[0]} | {usage[1]} |")
+    return "\n".join(lines) + "\n"

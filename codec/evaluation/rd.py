@@ -126,8 +126,13 @@ def per_image_records(results: list[ImageResult]) -> list[dict]:
     return [asdict(r) for r in results]
 
 
-def write_results(path: Path, name: str, description: str, runs: dict[str, list[ImageResult]]) -> None:
-    """Write `path` (CompressAI layout, one point per model, sorted by rate) and `<stem>.per-image.json`."""
+def write_results(
+    path: Path, name: str, description: str, runs: dict[str, list[ImageResult]], codebooks: dict[str, dict] | None = None
+) -> None:
+    """Write `path` (CompressAI layout, one point per model, sorted by rate) and `<stem>.per-image.json`.
+
+    `codebooks` (model -> codebook statistics) is listed per model beside the results, in the same order.
+    """
     import json
 
     ordered = sorted(runs.items(), key=lambda item: summary(item[1])["bpp"])
@@ -138,6 +143,8 @@ def write_results(path: Path, name: str, description: str, runs: dict[str, list[
         "results": {key: [point[key] for point in points] for key in points[0]},
         "models": [model for model, _ in ordered],
     }
+    if codebooks:
+        curve["codebooks"] = [codebooks[model] for model, _ in ordered]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(curve, indent=2) + "\n")

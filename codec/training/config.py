@@ -28,6 +28,10 @@ class TrainConfig:
     lr: float = 2e-4
     entropy_lr_scale: float = 10.0
     """The VQ logits' learning rate relative to `lr`."""
+    encoder_lr_scale: float = 1.0
+    """The encoder's learning rate relative to `lr` in the alternating methods. Below 1 the encoder
+    moves on a slower time scale than the decoder it is trained through; on images at equal rates
+    the two chase each other and the latents collapse within 60 steps (results/kodak/RECIPE.md)."""
     lr_drop_at: float = 0.9
     """Fraction of the steps after which the learning rate is divided by 10."""
     clip_grad_norm: float = 1.0

@@ -228,7 +228,8 @@ def make_optimizers(model: UQCodec | VQCodec, config: TrainConfig) -> dict[str, 
     """The optimizers a method steps, by name; 'aux' keeps its own learning rate.
 
     The VQ logits learn `entropy_lr_scale` times faster than the rest: with Adam a logit moves about
-    one learning rate per step, and a codeword's probability must be able to follow its use.
+    one learning rate per step, and a codeword's probability must be able to follow its use. The
+    alternating methods' encoder learns `encoder_lr_scale` times as fast.
     """
     adam = torch.optim.Adam
     if config.quantizer == "uq":
@@ -240,7 +241,7 @@ def make_optimizers(model: UQCodec | VQCodec, config: TrainConfig) -> dict[str, 
         decoder = [*model.g_s.parameters(), *model.quantizer.parameters()]
         return {
             "decoder": adam([{"params": decoder}, entropy], lr=config.lr),
-            "encoder": adam(model.g_a.parameters(), lr=config.lr),
+            "encoder": adam([{"params": list(model.g_a.parameters()), "lr_scale": config.encoder_lr_scale}], lr=config.lr * config.encoder_lr_scale),
         }
     rest = [*model.g_a.parameters(), *model.g_s.parameters(), *model.quantizer.parameters()]
     return {"main": adam([{"params": rest}, entropy], lr=config.lr)}

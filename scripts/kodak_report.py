@@ -1,0 +1,47 @@
+"""Draw results/kodak/rd.png and write results/kodak/bdrate.md from the result JSONs there.
+
+The table gives every comparison curve of the recipe (codec/evaluation/recipe.py) and HEVC against
+the uq-aun anchor, like paper 004's Table 1, and checks our anchor and HEVC baseline against the
+published CompressAI curves in results/kodak/reference/.
+
+    python scripts/kodak_report.py [--folder results/kodak]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from codec.evaluation.bdrate import bd_rate_table
+from codec.evaluation.plots import plot_rd
+from codec.evaluation.recipe import CURVES
+
+BASELINES = ("hevc-444", "jpeg", "webp")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folder", type=Path, default=Path("results/kodak"))
+    args = parser.parse_args()
+    folder, references = args.folder, args.folder / "reference"
+    curves = [folder / f"{name}.json" for name in CURVES if (folder / f"{name}.json").exists()]
+    baselines = [folder / f"{name}.json" for name in BASELINES if (folder / f"{name}.json").exists()]
+    published = sorted(references.glob("*.json"))
+    plot_rd(curves + baselines + published, folder / "rd.png", title="Kodak (real files)")
+    anchor = folder / "uq-aun.json"
+    sections = [
+        "# Kodak BD-rates\n\nFrom the result JSONs beside this file (`python scripts/kodak_report.py`); "
+        "negative = fewer bits than the anchor at equal PSNR-RGB.\n",
+        "## Against our uq-aun anchor (paper 004, Table 1)\n\n"
+        + bd_rate_table(anchor, [c for c in curves if c != anchor] + baselines[:1]),
+        "## Our anchor and HEVC baseline against the published curves\n\n"
+        + bd_rate_table(references / "bmshj2018-factorized.json", [anchor])
+        + "\n"
+        + bd_rate_table(references / "bpg444.json", baselines[:1]),
+    ]
+    (folder / "bdrate.md").write_text("\n".join(sections))
+    print(f"wrote {folder / 'rd.png'} and {folder / 'bdrate.md'}")
+
+
+if __name__ == "__main__":
+    main()
