@@ -47,7 +47,8 @@ def kdtree(vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.Tensor
         queries = np.concatenate([queries, np.zeros((*queries.shape[:2], 1))], axis=-1)
     indices = np.empty(queries.shape[:2], dtype=np.int64)
     for group in range(points.shape[0]):
-        _, indices[group] = cKDTree(points[group]).query(queries[group], workers=torch.get_num_threads())
+        tree = cKDTree(points[group], balanced_tree=False, compact_nodes=False)  # 4x faster to build, as fast to query
+        _, indices[group] = tree.query(queries[group], workers=torch.get_num_threads())
     return torch.from_numpy(indices).to(vectors.device)
 
 

@@ -3,7 +3,11 @@
 A latent tile is computed from its image area widened by `margin` latent rows and columns on each
 side and then cropped (and the same for synthesis). The margin covers the transforms' receptive
 field (30 pixels for g_a, under 2 latent positions for g_s), so every kept value sees exactly the
-inputs it sees in one whole-image pass: tiled and untiled outputs are identical.
+inputs it sees in one whole-image pass: tiled and untiled outputs are identical (with one thread;
+with several, PyTorch may split a convolution's sums by tensor size, for whole images too).
+
+Tiles go through the transforms in channels-last layout: PyTorch's CPU convolutions run about a third
+faster on it, and their results do not depend on the thread count, as they do in the default layout.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ def analyse(analysis: Callable[[torch.Tensor], torch.Tensor], padded: np.ndarray
     for tile in tiles(height, width, tiling):
         area = padded[_pixel_slice(tile.outer_rows), _pixel_slice(tile.outer_cols)]
         x = torch.from_numpy(np.ascontiguousarray(area)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
-        y = analysis(x)[..., tile.inner_rows, tile.inner_cols]
+        y = analysis(x.contiguous(memory_format=torch.channels_last))[..., tile.inner_rows, tile.inner_cols]
         if latent is None:
             latent = y.new_empty(1, y.shape[1], height, width)
         latent[..., tile.rows, tile.cols] = y
@@ -86,7 +90,7 @@ def synthesize(synthesis: Callable[[torch.Tensor], torch.Tensor], latent: torch.
     """
     pixels = np.empty((height, width, 3), dtype=np.uint8)
     for tile in tiles(latent.shape[2], latent.shape[3], tiling):
-        x_hat = synthesis(latent[..., tile.outer_rows, tile.outer_cols])
+        x_hat = synthesis(latent[..., tile.outer_rows, tile.outer_cols].contiguous(memory_format=torch.channels_last))
         x_hat = x_hat[0, :, _pixel_slice(tile.inner_rows), _pixel_slice(tile.inner_cols)]
         rows, cols = _pixel_slice(tile.rows), _pixel_slice(tile.cols)
         keep_rows, keep_cols = min(rows.stop, height) - rows.start, min(cols.stop, width) - cols.start

@@ -13,6 +13,15 @@ from tests.conftest import random_image
 WHOLE = Tiling(tile=1 << 20)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Exact equality is a single-thread property (codec/tiling.py)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_tiles_cover_the_latent_once():
     covered = np.zeros((7, 12), dtype=int)
     for tile in tiles(7, 12, Tiling(tile=3, margin=2)):
