@@ -15,14 +15,15 @@ from codec.transforms import DOWNSAMPLING
 from entropy import coder
 
 
-def _padding(size: int) -> int:
+def padding(size: int) -> int:
+    """Rows (or columns) added to a side of `size` pixels to reach a multiple of 16."""
     return -size % DOWNSAMPLING
 
 
 def _padded(pixels: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 edge-replicated up to a multiple of 16 per side."""
     height, width = pixels.shape[:2]
-    return np.pad(np.asarray(pixels, dtype=np.uint8), ((0, _padding(height)), (0, _padding(width)), (0, 0)), mode="edge")
+    return np.pad(np.asarray(pixels, dtype=np.uint8), ((0, padding(height)), (0, padding(width)), (0, 0)), mode="edge")
 
 
 def _require_image_model(exported: ExportedModel) -> None:
@@ -71,8 +72,8 @@ def encode(exported: ExportedModel, pixels: np.ndarray, mode: ImageMode = ImageM
         height=height,
         width=width,
         mode=mode,
-        pad_bottom=_padding(height),
-        pad_right=_padding(width),
+        pad_bottom=padding(height),
+        pad_right=padding(width),
         payload_length=len(payload),
     )
     return Encoded(pack(header, payload), symbols, shape)
@@ -85,7 +86,7 @@ def compress(exported: ExportedModel, pixels: np.ndarray, mode: ImageMode = Imag
 
 def latent_shape(exported: ExportedModel, header: Header) -> torch.Size:
     """Shape of the latent that a file with this header carries."""
-    if header.pad_bottom != _padding(header.height) or header.pad_right != _padding(header.width):
+    if header.pad_bottom != padding(header.height) or header.pad_right != padding(header.width):
         raise BitstreamError("padding in the header does not match the image size")
     return torch.Size(
         (
