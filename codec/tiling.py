@@ -7,7 +7,8 @@ inputs it sees in one whole-image pass: tiled and untiled outputs are identical 
 with several, PyTorch may split a convolution's sums by tensor size, for whole images too).
 
 Tiles go through the transforms in channels-last layout: PyTorch's CPU convolutions run about a third
-faster on it, and their results do not depend on the thread count, as they do in the default layout.
+faster on it, and on kodim05 it decoded the same pixels with one and two threads, where the default
+layout did not.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from codec.transforms import DOWNSAMPLING
 class Tiling:
     """Tile size and context margin in latent positions (one latent position = 16 pixels per side).
 
-    A margin under 2 leaves seams: it exists only to show that the tests would see them.
+    Margins under 2 leave seams; the tests use them to show that seams would be seen.
     """
 
     tile: int = 64
