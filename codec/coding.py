@@ -6,29 +6,24 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from bitstream.format import BitstreamError, Header, ImageMode, pack
 from codec.checkpoint import ExportedModel
 from codec.errors import ModelFileError
+from codec.tiling import Tiling, analyse, synthesize
 from codec.transforms import DOWNSAMPLING
 from entropy import coder
 
 
-def _padding(size: int) -> int:
+def padding(size: int) -> int:
+    """Rows (or columns) added to a side of `size` pixels to reach a multiple of 16."""
     return -size % DOWNSAMPLING
 
 
-def image_tensor(pixels: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (1, 3, H', W') in [0, 1], edge-replicated up to a multiple of 16."""
-    x = torch.from_numpy(np.array(pixels, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+def _padded(pixels: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 edge-replicated up to a multiple of 16 per side."""
     height, width = pixels.shape[:2]
-    return F.pad(x, (0, _padding(width), 0, _padding(height)), mode="replicate")
-
-
-def _to_pixels(x_hat: torch.Tensor, height: int, width: int) -> np.ndarray:
-    x_hat = x_hat[0, :, :height, :width].clamp(0.0, 1.0)
-    return torch.round(x_hat * 255.0).to(torch.uint8).permute(1, 2, 0).numpy()
+    return np.pad(np.asarray(pixels, dtype=np.uint8), ((0, padding(height)), (0, padding(width)), (0, 0)), mode="edge")
 
 
 def _require_image_model(exported: ExportedModel) -> None:
@@ -37,18 +32,25 @@ def _require_image_model(exported: ExportedModel) -> None:
 
 
 @torch.no_grad()
-def image_symbols(exported: ExportedModel, pixels: np.ndarray) -> tuple[torch.Tensor, torch.Size]:
-    """Quantization indices (G, P) of an image, and the latent shape they fill."""
+def latent(exported: ExportedModel, pixels: np.ndarray, tiling: Tiling = Tiling()) -> torch.Tensor:
+    """The analysis transform's latent (1, M, h, w) of an (H, W, 3) uint8 image, computed tile by tile."""
     _require_image_model(exported)
-    y = exported.model.analysis(image_tensor(pixels))
+    return analyse(exported.model.analysis, _padded(pixels), tiling)
+
+
+@torch.no_grad()
+def image_symbols(exported: ExportedModel, pixels: np.ndarray, tiling: Tiling = Tiling()) -> tuple[torch.Tensor, torch.Size]:
+    """Quantization indices (G, P) of an image, and the latent shape they fill."""
+    y = latent(exported, pixels, tiling)
     return exported.model.to_symbols(y), y.shape
 
 
 @torch.no_grad()
-def reconstruct(exported: ExportedModel, symbols: torch.Tensor, shape: torch.Size, height: int, width: int) -> np.ndarray:
+def reconstruct(
+    exported: ExportedModel, symbols: torch.Tensor, shape: torch.Size, height: int, width: int, tiling: Tiling = Tiling()
+) -> np.ndarray:
     """Decoded 8-bit pixels from quantization indices: what the decoder shows."""
-    x_hat = exported.model.synthesis(exported.model.from_symbols(symbols, shape))
-    return _to_pixels(x_hat, height, width)
+    return synthesize(exported.model.synthesis, exported.model.from_symbols(symbols, shape), height, width, tiling)
 
 
 @dataclass
@@ -70,8 +72,8 @@ def encode(exported: ExportedModel, pixels: np.ndarray, mode: ImageMode = ImageM
         height=height,
         width=width,
         mode=mode,
-        pad_bottom=_padding(height),
-        pad_right=_padding(width),
+        pad_bottom=padding(height),
+        pad_right=padding(width),
         payload_length=len(payload),
     )
     return Encoded(pack(header, payload), symbols, shape)
@@ -84,7 +86,7 @@ def compress(exported: ExportedModel, pixels: np.ndarray, mode: ImageMode = Imag
 
 def latent_shape(exported: ExportedModel, header: Header) -> torch.Size:
     """Shape of the latent that a file with this header carries."""
-    if header.pad_bottom != _padding(header.height) or header.pad_right != _padding(header.width):
+    if header.pad_bottom != padding(header.height) or header.pad_right != padding(header.width):
         raise BitstreamError("padding in the header does not match the image size")
     return torch.Size(
         (

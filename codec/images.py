@@ -10,9 +10,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from bitstream.format import ImageMode
+from bitstream.format import MAX_PIXELS, MAX_SIDE, ImageMode
 from codec.errors import ImageInputError
 from codec.files import atomic_write
+
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+"""Pillow's decompression-bomb guard set to the format's own limit, which `_check_size` enforces."""
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
 
@@ -70,6 +73,14 @@ def _to_supported(image: Image.Image, path: Path, notes: list[str]) -> Image.Ima
     return image
 
 
+def _check_size(path: Path, width: int, height: int) -> None:
+    """Refuse, from the declared size and before any pixel is decoded, what a `.bin` file could not describe."""
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        raise ImageInputError(
+            f"{path} is {width}x{height}: larger than the .bin format's {MAX_SIDE} pixels per side or {MAX_PIXELS} pixels"
+        )
+
+
 def load_image(path: Path) -> LoadedImage:
     """Read an image file as 8-bit RGB; grayscale inputs are remembered so they decode as grayscale."""
     path = Path(path)
@@ -79,8 +90,11 @@ def load_image(path: Path) -> LoadedImage:
         raise ImageInputError(f"{path} is a folder, not an image")
     try:
         with Image.open(path) as opened:
+            _check_size(path, opened.width, opened.height)
             opened.load()
             image = opened.copy()
+    except Image.DecompressionBombError:
+        raise ImageInputError(f"{path} is larger than the .bin format's {MAX_PIXELS} pixels") from None
     except UnidentifiedImageError:
         size = _png_declared_size(path)
         if size is not None and 0 in size:

@@ -7,8 +7,7 @@ import math
 import torch
 from torch import nn
 
-SEARCH_BLOCK_ELEMENTS = 1 << 24
-"""Upper bound on the entries of one (groups x vectors x codewords) distance block: 64 MB of float32."""
+from codec import search
 
 
 class ChannelSplitVQ(nn.Module):
@@ -45,20 +44,9 @@ class ChannelSplitVQ(nn.Module):
         """Index of the nearest codeword for every vector (G, P, d) -> (G, P).
 
         With `penalty` (G, K), the search is entropy-constrained: argmin |v - c_k|^2 + penalty_k.
-        Distances are computed for blocks of positions, so memory stays bounded whatever the image size.
+        The search is exact and its memory bounded whatever the image size (codec/search.py).
         """
-        codebooks = self.codebooks.detach()
-        squared_norms = (codebooks * codebooks).sum(-1).unsqueeze(1)
-        if penalty is not None:
-            squared_norms = squared_norms + penalty.unsqueeze(1)
-        groups, positions, _ = vectors.shape
-        block = max(1, SEARCH_BLOCK_ELEMENTS // (groups * self.codebook_size))
-        indices = torch.empty(groups, positions, dtype=torch.long, device=vectors.device)
-        for start in range(0, positions, block):
-            chunk = vectors[:, start : start + block]
-            distances = torch.baddbmm(squared_norms, chunk, codebooks.transpose(1, 2), alpha=-2.0)
-            indices[:, start : start + block] = distances.argmin(-1)
-        return indices
+        return search.nearest(vectors, self.codebooks.detach(), penalty)
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """Codewords for indices (G, P) -> (G, P, d); differentiable with respect to the codebooks."""

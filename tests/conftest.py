@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +69,14 @@ def random_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     cols = np.linspace(0, coarse.shape[1] - 1, width).round().astype(int)
     noise = generator.normal(0, 8, size=(height, width, 3))
     return np.clip(coarse[rows][:, cols] + noise, 0, 255).astype(np.uint8)
+
+
+def header_only_png(path, width, height):
+    """A PNG that declares a size but holds no pixel data."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    return path

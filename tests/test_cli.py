@@ -10,7 +10,7 @@ from PIL import Image
 
 from codec.cli import main
 from codec.models import ModelConfig
-from tests.conftest import make_exported, random_image
+from tests.conftest import header_only_png, make_exported, random_image
 
 
 @pytest.fixture
@@ -124,6 +124,23 @@ def test_folder_with_good_and_bad_files(tmp_path, tiny_zoo, capsys):
     assert (out / "b.bin").read_bytes() == b"keep me"
     assert "broken.png" in err and "readme.txt" in err and "3 of 4 files failed" in err
     assert "1 compressed" in stdout
+
+
+def test_forced_folder_run_leaves_the_outputs_of_failed_inputs_alone(tmp_path, tiny_zoo, capsys):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    out.mkdir()
+    Image.fromarray(random_image(20, 24)).save(folder / "good.png")
+    (folder / "broken.png").write_bytes((folder / "good.png").read_bytes()[:60])
+    header_only_png(folder / "huge.png", 70_000, 8)
+    (folder / "notes.txt").write_text("not an image")
+    for name in ("broken.bin", "huge.bin", "notes.bin"):
+        (out / name).write_bytes(b"earlier output")
+    code, _, err = run(capsys, "compress", folder, out, "--force")
+    assert code == 1 and "3 of 4 files failed" in err
+    assert all((out / name).read_bytes() == b"earlier output" for name in ("broken.bin", "huge.bin", "notes.bin"))
+    assert run(capsys, "decompress", out / "good.bin", tmp_path / "good.png")[0] == 0
+    assert not list(out.glob(".*.part"))
 
 
 def test_info_and_bad_files_answer_without_importing_torch(tmp_path, photo, tiny_zoo, capsys):

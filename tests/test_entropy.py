@@ -52,6 +52,32 @@ def test_size_is_within_half_a_percent_of_the_information_content():
     assert ideal_bits <= actual_bits <= 1.005 * ideal_bits
 
 
+@pytest.mark.parametrize("peak", [0.3, 0.99, 1 - 1e-6])
+def test_the_cheapest_stream_is_still_accepted(peak):
+    """The capacity check must never refuse a real stream: the most probable symbol, over and over."""
+    tables = [quantize_pmf(np.r_[peak, np.full(k - 1, (1 - peak) / (k - 1))]) for k in (2, 32, 4096)]
+    symbols = [np.zeros(n, dtype=np.int64) for n in (1, 3000, 40000)]
+    payload = coder.encode(symbols, tables)
+    assert 8 * len(payload) >= coder.minimum_bits(tables, [len(s) for s in symbols])
+    decoded = coder.decode(payload, tables, [len(s) for s in symbols])
+    assert all(np.array_equal(a, b) for a, b in zip(symbols, decoded))
+
+
+def test_a_payload_too_short_for_its_symbols_is_refused_before_decoding():
+    tables = [quantize_pmf(np.ones(256))]
+    payload = coder.encode([np.arange(256)], tables)
+    with pytest.raises(ValueError, match="cannot hold 100000000 symbols"):
+        coder.decode(payload, tables, [100_000_000])
+    with pytest.raises(ValueError, match="cannot hold 256 symbols"):
+        coder.decode(payload[:128], tables, [256])
+
+
+def test_an_invalid_stream_is_a_value_error():
+    tables = [quantize_pmf(np.random.default_rng(0).dirichlet(np.full(32, 0.3)))]
+    with pytest.raises(ValueError, match="not a valid stream"):
+        coder.decode(b"\xff" * 8, tables, [3])
+
+
 def test_symbols_outside_the_table_are_refused():
     with pytest.raises(ValueError, match="outside its table"):
         coder.encode([np.array([3])], [quantize_pmf(np.ones(3))])

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -12,6 +9,7 @@ from PIL import Image
 from bitstream.format import ImageMode
 from codec.errors import ImageInputError
 from codec.images import encode_image, load_image
+from tests.conftest import header_only_png
 
 
 def save(tmp_path, array, name="image.png"):
@@ -83,14 +81,14 @@ def test_damaged_image(tmp_path):
 
 
 def test_zero_pixel_png(tmp_path):
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    path = tmp_path / "empty.png"
-    ihdr = struct.pack(">IIBBBBB", 0, 5, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
     with pytest.raises(ImageInputError, match=r"has no pixels \(0x5\)"):
-        load_image(path)
+        load_image(header_only_png(tmp_path / "empty.png", 0, 5))
+
+
+@pytest.mark.parametrize("width, height", [(70_000, 8), (100_000, 100_000), (20_000, 20_000)])
+def test_a_size_the_format_cannot_hold_is_refused_before_decoding(tmp_path, width, height):
+    with pytest.raises(ImageInputError, match="larger than the .bin format"):
+        load_image(header_only_png(tmp_path / "huge.png", width, height))
 
 
 def test_unknown_output_suffix():

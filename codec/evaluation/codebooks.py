@@ -24,7 +24,7 @@ def codebook_statistics(exported: ExportedModel, folder: Path) -> dict[str, floa
     counts = torch.zeros(quantizer.groups, quantizer.codebook_size)
     squared_error, vectors_seen = 0.0, 0
     for path in image_paths(folder):
-        y = model.analysis(coding.image_tensor(load_image(path).pixels))
+        y = coding.latent(exported, load_image(path).pixels)
         vectors = quantizer.to_vectors(y)
         indices = model.to_symbols(y)
         counts += index_counts(indices, quantizer.codebook_size)

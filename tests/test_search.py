@@ -1,0 +1,62 @@
+"""The k-d tree search returns the brute-force indices, with and without the entropy penalty."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from codec import search
+from codec.quantizers import ChannelSplitVQ
+
+
+def float64_argmin(vectors, codebooks, penalty):
+    distances = torch.cdist(vectors.double(), codebooks.double()) ** 2
+    return (distances + (0 if penalty is None else penalty.double().unsqueeze(1))).argmin(-1)
+
+
+@pytest.mark.parametrize("dim", [1, 2, 4])
+@pytest.mark.parametrize("with_penalty", [False, True])
+def test_kdtree_returns_the_exact_nearest_codeword(dim, with_penalty):
+    generator = torch.Generator().manual_seed(dim)
+    vectors = torch.randn(3, 500, dim, generator=generator) * 2
+    codebooks = torch.randn(3, 300, dim, generator=generator)
+    penalty = torch.rand(3, 300, generator=generator) * 3 if with_penalty else None
+    assert torch.equal(search.kdtree(vectors, codebooks, penalty), float64_argmin(vectors, codebooks, penalty))
+
+
+def test_kdtree_and_float32_brute_force_differ_only_on_near_ties():
+    generator = torch.Generator().manual_seed(7)
+    vectors, codebooks = torch.randn(4, 2000, 4, generator=generator), torch.randn(4, 4096, 4, generator=generator)
+    penalty = torch.rand(4, 4096, generator=generator)
+    tree, brute = search.kdtree(vectors, codebooks, penalty), search.brute_force(vectors, codebooks, penalty)
+    cost = torch.cdist(vectors.double(), codebooks.double()) ** 2 + penalty.double().unsqueeze(1)
+    gap = cost.gather(2, brute.unsqueeze(-1)) - cost.gather(2, tree.unsqueeze(-1))
+    assert (tree != brute).float().mean() < 1e-3
+    assert gap.min() >= 0 and gap.max() < 1e-5
+
+
+def test_the_penalty_changes_the_answer():
+    """Guards the lift: a penalty that forbids the nearest codeword must move the choice."""
+    codebooks = torch.tensor([[[0.0], [1.0]]])
+    vectors = torch.tensor([[[0.1]]])
+    assert search.kdtree(vectors, codebooks, None).item() == 0
+    assert search.kdtree(vectors, codebooks, torch.tensor([[5.0, 0.0]])).item() == 1
+
+
+def test_nearest_takes_the_tree_only_for_low_dimensions_and_enough_work():
+    small, large = torch.zeros(1, 10, 4), torch.zeros(1, 4096, 4)
+    codebooks = torch.zeros(1, 4096, 4)
+    assert search.uses_kdtree(large, codebooks, None)
+    assert not search.uses_kdtree(small, torch.zeros(1, 8, 4), None)
+    assert not search.uses_kdtree(torch.zeros(1, 4096, 16), torch.zeros(1, 4096, 16), None)
+    assert not search.uses_kdtree(large, codebooks, torch.full((1, 4096), float("inf")))
+
+
+def test_quantizer_search_is_exact_on_either_path(monkeypatch):
+    torch.manual_seed(0)
+    quantizer = ChannelSplitVQ(channels=8, dim=4, codebook_size=2048)
+    vectors = torch.randn(2, 1024, 4)
+    expected = float64_argmin(vectors, quantizer.codebooks.detach(), None)
+    assert torch.equal(quantizer.nearest(vectors), expected)
+    monkeypatch.setattr(search, "KDTREE_MIN_WORK", 1 << 40)
+    assert torch.equal(quantizer.nearest(vectors), expected)
