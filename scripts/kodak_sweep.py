@@ -7,7 +7,7 @@ real with each model, and results/kodak/<curve>.json (CompressAI layout) is writ
 
     python scripts/kodak_sweep.py --curves uq-aun
     python scripts/kodak_sweep.py --curves vq-ste-4d ours-4d --images ../shared/kodak
-    python scripts/kodak_sweep.py --curves uq-aun --points 1 3 --train-only   # split over processes
+    python scripts/kodak_sweep.py --curves uq-aun --points 0 2 --train-only   # split over processes
 """
 
 from __future__ import annotations
@@ -50,17 +50,16 @@ def main() -> None:
     parser.add_argument("--images", type=Path, default=Path("../shared/kodak"))
     parser.add_argument("--runs", type=Path, default=Path("runs/kodak"))
     parser.add_argument("--out", type=Path, default=Path("results/kodak"))
-    parser.add_argument("--points", type=int, nargs="+", help="only these rate points (1 = lowest lambda)")
+    parser.add_argument("--points", type=int, nargs="+", help="only these rate points (0 = lowest lambda, q0)")
     parser.add_argument("--train-only", action="store_true", help="train the points, evaluate nothing")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     recipe = Recipe(runs=args.runs)
     if args.train_only:
-        points = args.points or range(1, len(recipe.lambdas) + 1)
         for curve in args.curves:
-            for point in points:
-                trained_point(curve, point - 1, recipe)
+            for point in args.points or range(len(recipe.lambdas)):
+                trained_point(curve, point, recipe)
         return
     for curve in args.curves:
         run_curve(curve, recipe, args.images, args.out)

@@ -107,5 +107,5 @@ def test_every_kodak_curve_shares_the_recipe_and_differs_only_in_its_quantizer(t
     assert (configs["vq-ste-2d"].dim, configs["ours-1d"].codebook_size) == (2, 256)
     base = recipe.base_config(2)
     assert (base.method, base.lmbda) == ("uq-aun", reference.lmbda)
-    assert reference.init_from == str(tmp_path / "base-q3" / "checkpoint.pt") == str(Path(base.out) / "checkpoint.pt")
+    assert reference.init_from == str(tmp_path / "base-q2" / "checkpoint.pt") == str(Path(base.out) / "checkpoint.pt")
     assert len({recipe.config("ours-4d", i).out for i in range(len(recipe.lambdas))}) == len(recipe.lambdas)

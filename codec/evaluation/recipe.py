@@ -14,8 +14,10 @@ from pathlib import Path
 from codec.training.config import TrainConfig
 from codec.training.loop import CHECKPOINT
 
-LAMBDAS = (0.0018, 0.0067, 0.025, 0.0932)
-"""CompressAI's q1, q3, q5, q7 lambdas: about 0.1 to 1.4 bpp on Kodak for a factorized model."""
+LAMBDAS = (0.0002, 0.0018, 0.0067, 0.025, 0.0932, 0.6)
+"""Rate points q0 ... q5. q1-q4 are CompressAI's q1, q3, q5, q7 lambdas (about 0.1 to 1.4 bpp for its
+fully trained factorized model); at our scale they span only about 0.2-0.8 bpp, so q0 and q5 stretch
+the curve towards 0.1 and 1.5 bpp."""
 
 PRETRAIN = "runs/default/uq-aun/checkpoint.pt"
 """`python scripts/train_default.py` makes it: uq-aun, N=M=64, lambda 0.013, 7000 steps."""
@@ -45,12 +47,12 @@ class Recipe:
     lambdas: tuple[float, ...] = LAMBDAS
 
     def point_name(self, curve: str, index: int) -> str:
-        """The model name of a curve's rate point: `<curve>-q1` for the lowest lambda, and so on."""
-        return f"{curve}-q{index + 1}"
+        """The model name of a curve's rate point: `<curve>-q0` for the lowest lambda, and so on."""
+        return f"{curve}-q{index}"
 
     def base_config(self, index: int) -> TrainConfig:
         """Stage 1 at the `index`-th lambda."""
-        return replace(self.base, out=str(self.runs / f"base-q{index + 1}"), lmbda=self.lambdas[index])
+        return replace(self.base, out=str(self.runs / f"base-q{index}"), lmbda=self.lambdas[index])
 
     def config(self, curve: str, index: int) -> TrainConfig:
         """Stage 2: the fine-tuning run of one curve at the `index`-th lambda."""
