@@ -151,7 +151,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from codec.evaluation.baselines import BASELINES
-    from codec.evaluation.rd import evaluate_folder, measure, summary, write_results
+    from codec.evaluation.rd import evaluate_model, measure, summary, write_results
     from codec.images import image_paths
 
     images = Path(args.images)
@@ -164,15 +164,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
             runs[label] = [measure(codec, p) for p in tqdm(image_paths(images), desc=label, unit="image")]
             _print_point(label, summary(runs[label]))
     else:
-        from codec.evaluation.codebooks import codebook_statistics
-        from codec.models import VQCodec
-
         for name in args.model or [zoo.default_name()]:
-            exported = _load_model(name)
-            runs[name] = evaluate_folder(exported, images, label=name)
+            runs[name], statistics = evaluate_model(_load_model(name), images, label=name)
             _print_point(name, summary(runs[name]))
-            if isinstance(exported.model, VQCodec):
-                codebooks[name] = codebook_statistics(exported, images)
+            if statistics:
+                codebooks[name] = statistics
     if args.out:
         write_results(Path(args.out), args.name or Path(args.out).stem, description, runs, codebooks)
         print(f"wrote {args.out}")

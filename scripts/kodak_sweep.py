@@ -18,10 +18,8 @@ from pathlib import Path
 import torch
 
 from codec.checkpoint import load_exported
-from codec.evaluation.codebooks import codebook_statistics
 from codec.evaluation.recipe import CURVES, Recipe
-from codec.evaluation.rd import evaluate_folder, summary, write_results
-from codec.models import VQCodec
+from codec.evaluation.rd import evaluate_model, summary, write_results
 from codec.training.loop import exported_model
 
 
@@ -36,9 +34,9 @@ def run_curve(curve: str, recipe: Recipe, images: Path, out: Path) -> None:
     for index, lmbda in enumerate(recipe.lambdas):
         name = recipe.point_name(curve, index)
         model = load_exported(trained_point(curve, index, recipe))
-        results[name] = evaluate_folder(model, images, label=f"{curve} lambda={lmbda}")
-        if isinstance(model.model, VQCodec):
-            codebooks[name] = codebook_statistics(model, images)
+        results[name], statistics = evaluate_model(model, images, label=f"{curve} lambda={lmbda}")
+        if statistics:
+            codebooks[name] = statistics
         point = summary(results[name])
         print(f"{curve} lambda={lmbda}: {point['bpp']:.4f} bpp, {point['psnr-rgb']:.2f} dB", flush=True)
     write_results(out / f"{curve}.json", curve, recipe.describe(curve), results, codebooks)
@@ -54,6 +52,8 @@ def main() -> None:
     parser.add_argument("--train-only", action="store_true", help="train the points, evaluate nothing")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
+    if args.points and not args.train_only:
+        parser.error("--points only applies with --train-only (a curve is evaluated at all its points)")
     torch.set_num_threads(args.threads)
     recipe = Recipe(runs=args.runs)
     if args.train_only:

@@ -106,6 +106,15 @@ def evaluate_folder(exported: ExportedModel, folder: Path, label: str = "") -> l
     return [measure(codec, p, codec.ideal_bits) for p in tqdm(paths, desc=f"evaluating {label}".strip(), unit="image")]
 
 
+def evaluate_model(exported: ExportedModel, folder: Path, label: str = "") -> tuple[list[ImageResult], dict | None]:
+    """`evaluate_folder`, plus the model's codebook statistics on the same folder when it is a VQ model."""
+    from codec.evaluation.codebooks import codebook_statistics
+    from codec.models import VQCodec
+
+    results = evaluate_folder(exported, folder, label)
+    return results, codebook_statistics(exported, folder) if isinstance(exported.model, VQCodec) else None
+
+
 def summary(results: list[ImageResult]) -> dict[str, float]:
     """Averages over the images; for learned codecs also the coder's overhead over the ideal code length."""
     point = {
