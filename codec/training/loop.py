@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
@@ -123,6 +124,21 @@ def _save_checkpoint(path: Path, step: int, model, optimizers: dict, config: Tra
     atomic_write(path, buffer.getvalue())
 
 
+NOISE_STREAM = 0x4E4F495345
+"""Tags the stream of the methods' noise, apart from the data samplers' streams."""
+
+
+def _seed_noise(config: TrainConfig, step: int, rank: int, world: int) -> None:
+    """Seed the global RNG that the methods draw their noise from, per step and process.
+
+    The data samplers seed their own generators by (seed, step); seeding the noise the same way made
+    it a function of the samples (a toy model's logged PSNR was 3 dB above its honest one), so the
+    noise gets its own stream.
+    """
+    entropy = [config.seed, step * world + rank, NOISE_STREAM]
+    torch.manual_seed(int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0]))
+
+
 def _learning_rate(config: TrainConfig, step: int) -> float:
     return config.lr * (0.1 if step >= config.lr_drop_at * config.steps else 1.0)
 
@@ -171,7 +187,7 @@ def train(config: TrainConfig) -> TrainedRun:
         total=config.steps, initial=step, desc=f"train {config.method}", disable=rank != 0
     ) as bar:
         while step < config.steps:
-            torch.manual_seed(config.seed * 1_000_003 + step * world + rank)
+            _seed_noise(config, step, rank, world)
             for name, opt in optimizers.items():
                 for group in opt.param_groups:
                     if name != "aux":
