@@ -8,6 +8,11 @@ penalty_k, becomes a plain nearest-neighbour search one dimension up: codeword (
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
@@ -36,20 +41,93 @@ def brute_force(vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.T
     return indices
 
 
-def kdtree(vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.Tensor | None = None) -> torch.Tensor:
-    """The same indices as `brute_force` (up to ties), from one k-d tree per group, in float64."""
+TREE_CACHE_SIZE = 4
+"""Codebooks whose trees are kept: a loaded model builds its trees once, not once per image."""
+
+
+def _row_hashes(points: np.ndarray) -> np.ndarray:
+    """A 64-bit hash per row: splitmix64's finalizer folded over the float64 bits, column by column."""
+    hashes = np.zeros(len(points), dtype=np.uint64)
+    for column in np.ascontiguousarray(points, dtype=np.float64).view(np.uint64).T:
+        mixed = hashes ^ column
+        mixed = (mixed ^ (mixed >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        mixed = (mixed ^ (mixed >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        hashes = mixed ^ (mixed >> np.uint64(31))
+    return hashes
+
+
+def distinct_rows(points: np.ndarray) -> np.ndarray:
+    """Index of the first occurrence of each distinct row of (K, d) `points`, in row order."""
+    if len(np.unique(_row_hashes(points))) == len(points):  # distinct hashes: no two rows are equal
+        return np.arange(len(points))
+    order = np.lexsort(points.T[::-1])  # stable: equal rows stay in index order
+    ordered = points[order]
+    return np.sort(order[np.r_[True, np.any(ordered[1:] != ordered[:-1], axis=1)]])
+
+
+@dataclass(frozen=True)
+class CodebookTree:
+    """A k-d tree over one group's distinct codewords (dead codewords often coincide), which answers
+    with the lowest index among equal codewords, as brute force's argmin does."""
+
+    tree: cKDTree
+    codeword: np.ndarray
+
+    @classmethod
+    def build(cls, points: np.ndarray) -> "CodebookTree":
+        keep = distinct_rows(points)
+        return cls(cKDTree(points[keep], balanced_tree=False, compact_nodes=False), keep)  # 4x faster to build, as fast to query
+
+    def nearest(self, queries: np.ndarray) -> np.ndarray:
+        return self.codeword[self.tree.query(queries)[1]]
+
+
+_TREES: OrderedDict[bytes, list[CodebookTree]] = OrderedDict()
+
+
+def _fingerprint(codebooks: torch.Tensor, penalty: torch.Tensor | None) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    for tensor in (codebooks, penalty) if penalty is not None else (codebooks,):
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.digest()
+
+
+def _lifted_codewords(codebooks: torch.Tensor, penalty: torch.Tensor | None) -> np.ndarray:
     points = codebooks.detach().cpu().double().numpy()
+    if penalty is None:
+        return points
+    lift = penalty.detach().cpu().double().numpy()
+    return np.concatenate([points, np.sqrt(lift - lift.min(axis=1, keepdims=True))[..., None]], axis=-1)
+
+
+def _trees(codebooks: torch.Tensor, penalty: torch.Tensor | None) -> list[CodebookTree]:
+    """One tree per group, from the cache when the same codebooks and penalty were searched before."""
+    key = _fingerprint(codebooks, penalty)
+    if key not in _TREES:
+        _TREES[key] = [CodebookTree.build(group) for group in _lifted_codewords(codebooks, penalty)]
+        if len(_TREES) > TREE_CACHE_SIZE:
+            _TREES.popitem(last=False)
+    _TREES.move_to_end(key)
+    return _TREES[key]
+
+
+def clear_tree_cache() -> None:
+    """Forget every cached tree (benchmarks time the first search of a model this way)."""
+    _TREES.clear()
+
+
+def kdtree(vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.Tensor | None = None) -> torch.Tensor:
+    """The same indices as `brute_force` (up to float32 near-ties), from one k-d tree per group, in float64.
+
+    Groups are searched in parallel threads, one each (scipy's own `workers` starts threads per call).
+    """
     queries = vectors.detach().cpu().double().numpy()
     if penalty is not None:
-        lift = penalty.detach().cpu().double().numpy()
-        lift = np.sqrt(lift - lift.min(axis=1, keepdims=True))
-        points = np.concatenate([points, lift[..., None]], axis=-1)
         queries = np.concatenate([queries, np.zeros((*queries.shape[:2], 1))], axis=-1)
-    indices = np.empty(queries.shape[:2], dtype=np.int64)
-    for group in range(points.shape[0]):
-        tree = cKDTree(points[group], balanced_tree=False, compact_nodes=False)  # 4x faster to build, as fast to query
-        _, indices[group] = tree.query(queries[group], workers=torch.get_num_threads())
-    return torch.from_numpy(indices).to(vectors.device)
+    with ThreadPoolExecutor(max_workers=torch.get_num_threads()) as pool:
+        rows = list(pool.map(CodebookTree.nearest, _trees(codebooks, penalty), queries))
+    return torch.from_numpy(np.stack(rows)).to(vectors.device)
 
 
 def uses_kdtree(vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.Tensor | None) -> bool:

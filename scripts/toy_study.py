@@ -24,7 +24,7 @@ def run_source(source: str, out: Path, runs: Path, steps: int, curves: list[str]
     study.write_curve(out, source, "ecvq", "ECVQ in the source space (Lagrangian Lloyd, 4096 codewords, warm start)", ecvq)
     chosen = [c for c in study.STUDY[source] if curves is None or c.name in curves]
     for curve in tqdm(chosen, desc=f"{source} curves"):
-        points, check = study.learned_curve(source, curve, study.SLOPES[source], steps, runs)
+        points, check = study.learned_curve(source, curve, curve.slopes(source), steps, runs)
         description = f"{curve.method}, d={curve.dim}, {curve.rate_gradient} rate gradient, {steps} steps per point"
         study.write_curve(out, source, curve.name, description, points, bitstream=check)
 

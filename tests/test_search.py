@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -60,3 +61,23 @@ def test_quantizer_search_is_exact_on_either_path(monkeypatch):
     assert torch.equal(quantizer.nearest(vectors), expected)
     monkeypatch.setattr(search, "KDTREE_MIN_WORK", 1 << 40)
     assert torch.equal(quantizer.nearest(vectors), expected)
+
+
+def test_duplicate_codewords_give_the_lowest_index_like_brute_force():
+    codebooks = torch.tensor([[[1.0, 1.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0]]])
+    vectors = torch.tensor([[[0.9, 0.8], [0.1, -0.2]]])
+    assert search.kdtree(vectors, codebooks).tolist() == search.brute_force(vectors, codebooks).tolist() == [[0, 1]]
+
+
+def test_a_changed_codebook_is_never_answered_from_a_cached_tree():
+    codebooks = torch.tensor([[[0.0], [1.0]]])
+    vectors = torch.tensor([[[0.9]]])
+    assert search.kdtree(vectors, codebooks).item() == 1
+    codebooks[0, 1, 0] = 5.0
+    assert search.kdtree(vectors, codebooks).item() == 0
+
+
+def test_distinct_rows_keeps_the_first_of_each_repeated_row():
+    rows = np.array([[1.0, 2.0], [0.0, 0.0], [1.0, 2.0], [2.0, 1.0], [0.0, 0.0]])
+    assert search.distinct_rows(rows).tolist() == [0, 1, 3]
+    assert search.distinct_rows(np.random.default_rng(0).normal(size=(5000, 4)).astype(np.float32)).tolist() == list(range(5000))
