@@ -130,6 +130,26 @@ def kdtree(vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.Tensor
     return torch.from_numpy(np.stack(rows)).to(vectors.device)
 
 
+def k_nearest(vectors: torch.Tensor, codebooks: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices (G, P, k) of the k nearest codewords to each of vectors (G, P, d), nearest first.
+
+    Training asks this of codebooks that change every step, so its trees are built per call and
+    hold every codeword (equal ones included, as a sum over codewords needs them).
+    """
+    if not uses_kdtree(vectors, codebooks, None):
+        return torch.cdist(vectors, codebooks).topk(k, largest=False).indices
+    points = codebooks.detach().cpu().double().numpy()
+    queries = vectors.detach().cpu().double().numpy()
+
+    def group_neighbours(group: int) -> np.ndarray:
+        tree = cKDTree(points[group], balanced_tree=False, compact_nodes=False)
+        return tree.query(queries[group], k=k)[1].reshape(len(queries[group]), k)
+
+    with ThreadPoolExecutor(max_workers=torch.get_num_threads()) as pool:
+        rows = list(pool.map(group_neighbours, range(len(points))))
+    return torch.from_numpy(np.stack(rows)).to(vectors.device)
+
+
 def uses_kdtree(vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.Tensor | None) -> bool:
     """Whether `nearest` takes the k-d tree: CPU tensors, low dimension, enough work, finite penalties."""
     dim = codebooks.shape[-1] + (penalty is not None)

@@ -81,3 +81,12 @@ def test_distinct_rows_keeps_the_first_of_each_repeated_row():
     rows = np.array([[1.0, 2.0], [0.0, 0.0], [1.0, 2.0], [2.0, 1.0], [0.0, 0.0]])
     assert search.distinct_rows(rows).tolist() == [0, 1, 3]
     assert search.distinct_rows(np.random.default_rng(0).normal(size=(5000, 4)).astype(np.float32)).tolist() == list(range(5000))
+
+
+@pytest.mark.parametrize("positions", [10, 600])
+def test_k_nearest_finds_the_same_neighbours_on_either_path(positions):
+    generator = torch.Generator().manual_seed(positions)
+    vectors, codebooks = torch.randn(2, positions, 4, generator=generator), torch.randn(2, 2048, 4, generator=generator)
+    expected = torch.cdist(vectors.double(), codebooks.double()).topk(8, largest=False).indices
+    assert search.uses_kdtree(vectors, codebooks, None) == (positions == 600)
+    assert torch.equal(search.k_nearest(vectors, codebooks, 8), expected)

@@ -7,6 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from codec import search
 from codec.models import VQCodec, bits_per_pixel
 from codec.quantizers import uniform_on_sphere
 
@@ -39,8 +40,7 @@ def mixture_rate_bits(model: VQCodec, noisy: torch.Tensor, scale_sq: torch.Tenso
     quantizer = model.quantizer
     with torch.no_grad():
         codebooks = quantizer.codebooks
-        distances = torch.cdist(noisy, codebooks)
-        neighbours = distances.topk(min(MIXTURE_NEIGHBOURS, quantizer.codebook_size), largest=False).indices
+        neighbours = search.k_nearest(noisy, codebooks, min(MIXTURE_NEIGHBOURS, quantizer.codebook_size))
         log_p = model.entropy.log2_probs() * math.log(2.0)
     groups = torch.arange(quantizer.groups, device=noisy.device)[:, None, None]
     centres = codebooks[groups, neighbours].detach()
