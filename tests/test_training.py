@@ -191,3 +191,13 @@ def test_logged_training_distortion_is_honest_on_fresh_samples(tmp_path):
         y_tilde, _ = model.entropy_bottleneck(model.analysis(x))
         honest = -10 * np.log10(float(((model.synthesis(y_tilde) - x) ** 2).mean()))
     assert abs(np.mean(logged) - honest) < 0.5
+
+
+def test_the_aux_learning_rate_sets_how_fast_the_coded_support_moves(tmp_path):
+    moved = {}
+    for aux_lr in (1e-3, 5e-2):
+        config = TrainConfig(method="uq-aun", source="gaussian", out=str(tmp_path / str(aux_lr)), N=16, M=1, batch=256,
+                             steps=20, lmbda=0.01, aux_lr=aux_lr)
+        model = train(config).model
+        moved[aux_lr] = float((model.entropy_bottleneck.quantiles.detach() - torch.tensor([-10.0, 0.0, 10.0])).abs().max())
+    assert moved[1e-3] < 0.05 < 0.5 < moved[5e-2]

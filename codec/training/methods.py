@@ -234,7 +234,7 @@ def make_optimizers(model: UQCodec | VQCodec, config: TrainConfig) -> dict[str, 
     adam = torch.optim.Adam
     if config.quantizer == "uq":
         main = [p for name, p in model.named_parameters() if not name.endswith("quantiles")]
-        return {"main": adam(main, lr=config.lr), "aux": adam([model.entropy_bottleneck.quantiles], lr=1e-3)}
+        return {"main": adam(main, lr=config.lr), "aux": adam([model.entropy_bottleneck.quantiles], lr=config.aux_lr)}
     scale = config.entropy_lr_scale
     entropy = {"params": list(model.entropy.parameters()), "lr": config.lr * scale, "lr_scale": scale}
     if config.method in ALTERNATING:
