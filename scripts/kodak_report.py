@@ -1,4 +1,4 @@
-"""Draw results/kodak/rd.png and write results/kodak/bdrate.md from the result JSONs there.
+"""Draw results/kodak/rd.png (and rd-low-rate.png, up to 1 bpp) and write results/kodak/bdrate.md from the result JSONs there.
 
 The table gives every comparison curve of the recipe (codec/evaluation/recipe.py) and HEVC against
 the uq-aun anchor, like paper 004's Table 1, and checks our anchor and HEVC baseline against the
@@ -29,6 +29,7 @@ def main() -> None:
     published = sorted(references.glob("*.json"))
     hevc = [path for path in baselines if path.stem == "hevc-444"]
     plot_rd(curves + baselines + published, folder / "rd.png", title="Kodak (real files)")
+    plot_rd(curves + baselines + published, folder / "rd-low-rate.png", title="Kodak (real files), up to 1 bpp", max_bpp=1.0)
     anchor = folder / "uq-aun.json"
     sections = [
         "# Kodak BD-rates\n\nFrom the result JSONs beside this file (`python scripts/kodak_report.py`); "
@@ -41,7 +42,7 @@ def main() -> None:
         + bd_rate_table(references / "bpg444.json", hevc),
     ]
     (folder / "bdrate.md").write_text("\n".join(sections))
-    print(f"wrote {folder / 'rd.png'} and {folder / 'bdrate.md'}")
+    print(f"wrote {folder / 'rd.png'}, {folder / 'rd-low-rate.png'} and {folder / 'bdrate.md'}")
 
 
 if __name__ == "__main__":

@@ -57,16 +57,25 @@ def test_bd_rate_of_a_uniformly_cheaper_curve(tmp_path):
         assert bd_rate(anchor, cheaper, method) == pytest.approx(-10.0, abs=1e-6)
 
 
-def test_bd_rate_table_lists_each_curve_with_its_codebook_usage(tmp_path):
+def test_bd_rate_table_lists_each_curve_with_its_shared_range_and_codebook_usage(tmp_path):
     rates, quality = [0.2, 0.4, 0.8, 1.6], [28.0, 31.0, 34.0, 37.0]
     anchor = write_curve(tmp_path / "a.json", rates, quality)
-    cheaper = write_curve(tmp_path / "b.json", [0.8 * r for r in rates], quality)
+    cheaper = write_curve(tmp_path / "b.json", [0.8 * r for r in rates[:3]], quality[:3])
     content = json.loads(cheaper.read_text())
     content["codebooks"] = [{"utilization": 0.5, "perplexity": 10.0}, {"utilization": 1.0, "perplexity": 30.0}]
     cheaper.write_text(json.dumps(content))
     rows = bd_rate_table(anchor, [anchor, cheaper]).splitlines()[2:]
-    assert rows[0].split(" | ")[1:] == ["+0.00%", "+0.00%", "-", "- |"]
-    assert rows[1].split(" | ")[1:] == ["-20.00%", "-20.00%", "0.75", "20 |"]
+    assert rows[0].split(" | ")[1:] == ["+0.00%", "+0.00%", "28.00-37.00", "-", "- |"]
+    assert rows[1].split(" | ")[1:] == ["-20.00%", "-20.00%", "28.00-34.00", "0.75", "20 |"]
+
+
+def test_a_plot_up_to_a_rate_leaves_out_the_points_beyond_it(tmp_path):
+    low = write_curve(tmp_path / "low.json", [0.2, 0.5, 3.0], [28.0, 31.0, 40.0])
+    high = write_curve(tmp_path / "high.json", [2.0, 4.0], [38.0, 42.0])
+    plot_rd([low, high], tmp_path / "zoom.png", max_bpp=1.0)
+    plot_rd([low, high], tmp_path / "all.png")
+    assert Image.open(tmp_path / "zoom.png").format == "PNG"
+    assert (tmp_path / "zoom.png").read_bytes() != (tmp_path / "all.png").read_bytes()
 
 
 def test_plot_writes_a_png(tmp_path):

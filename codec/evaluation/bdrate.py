@@ -28,15 +28,21 @@ def bd_rate(anchor: Path, test: Path, method: str = "cubic", metric: str = "psnr
 
 
 def bd_rate_table(anchor: Path, tests: list[Path]) -> str:
-    """A Markdown table: BD-rate of each test curve against `anchor` (cubic and akima), with the mean
-    codebook utilization and perplexity over the curve's models where the file records them."""
-    lines = ["| curve | BD-rate cubic | BD-rate akima | codebook utilization | perplexity |", "|---|---|---|---|---|"]
+    """A Markdown table: BD-rate of each test curve against `anchor` (cubic and akima), the PSNR range
+    the two curves share (the only one a BD-rate averages over), and the mean codebook utilization and
+    perplexity over the curve's models where the file records them."""
+    lines = [
+        "| curve | BD-rate cubic | BD-rate akima | PSNR range compared (dB) | codebook utilization | perplexity |",
+        "|---|---|---|---|---|---|",
+    ]
+    _, _, anchor_quality = load_curve(anchor)
     for test in tests:
-        name, _, _ = load_curve(test)
+        name, _, quality = load_curve(test)
+        overlap = f"{max(anchor_quality[0], quality[0]):.2f}-{min(anchor_quality[-1], quality[-1]):.2f}"
         codebooks = json.loads(Path(test).read_text()).get("codebooks")
         usage = "-", "-"
         if codebooks:
             usage = tuple(f"{sum(c[key] for c in codebooks) / len(codebooks):.3g}" for key in ("utilization", "perplexity"))
         rates = " | ".join(f"{bd_rate(anchor, test, method):+.2f}%" for method in METHODS)
-        lines.append(f"| {name} | {rates} | {usage[0]} | {usage[1]} |")
+        lines.append(f"| {name} | {rates} | {overlap} | {usage[0]} | {usage[1]} |")
     return "\n".join(lines) + "\n"

@@ -7,8 +7,9 @@ from pathlib import Path
 from codec.evaluation.bdrate import load_curve
 
 
-def plot_rd(curves: list[Path], out: Path, title: str = "Kodak", metric: str = "psnr-rgb") -> None:
-    """One line per result file, written as a PNG."""
+def plot_rd(curves: list[Path], out: Path, title: str = "Kodak", metric: str = "psnr-rgb", max_bpp: float | None = None) -> None:
+    """One line per result file, written as a PNG; with `max_bpp`, only the points up to that rate
+    (the axes then zoom onto the low rates, where CPU-scale curves live)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -17,6 +18,10 @@ def plot_rd(curves: list[Path], out: Path, title: str = "Kodak", metric: str = "
     figure, axes = plt.subplots(figsize=(7, 5), dpi=120)
     for path in curves:
         name, rate, quality = load_curve(path, metric)
+        kept = [(r, q) for r, q in zip(rate, quality) if max_bpp is None or r <= max_bpp]
+        if not kept:
+            continue
+        rate, quality = zip(*kept)
         dashed = "reference" in Path(path).parts
         axes.plot(rate, quality, "--" if dashed else "-", marker=None if dashed else "o", markersize=3, label=name)
     axes.set_xlabel("bits per pixel (real files)")
