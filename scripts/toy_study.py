@@ -21,7 +21,9 @@ def run_source(source: str, out: Path, runs: Path, steps: int, curves: list[str]
     for name, (description, points) in study.bound_curves(source).items():
         study.write_curve(out, source, name, description, points)
     ecvq = study.ecvq_curve(source, study.SLOPES[source])
-    study.write_curve(out, source, "ecvq", "ECVQ in the source space (Lagrangian Lloyd, 4096 codewords, warm start)", ecvq)
+    block = study.ECVQ_BLOCK.get(source)
+    blocks = f", on {block}-D blocks of the i.i.d. source" if block else ""
+    study.write_curve(out, source, "ecvq", f"ECVQ in the source space (Lagrangian Lloyd, 4096 codewords, warm start{blocks})", ecvq)
     chosen = [c for c in study.STUDY[source] if curves is None or c.name in curves]
     for curve in tqdm(chosen, desc=f"{source} curves"):
         points, check = study.learned_curve(source, curve, curve.slopes(source), steps, runs)

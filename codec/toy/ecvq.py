@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-BLOCK = 1 << 22
+from codec import search
 
 
 @dataclass
@@ -18,16 +18,9 @@ class EntropyCodedQuantizer:
 
 
 def assign(samples: torch.Tensor, quantizer: EntropyCodedQuantizer, lmbda: float) -> torch.Tensor:
-    """argmin_k |x - c_k|^2 + lmbda * (-log2 p_k), in blocks of samples."""
+    """argmin_k |x - c_k|^2 + lmbda * (-log2 p_k), by the codec's exact search (k-d trees in low d)."""
     penalty = lmbda * -torch.log2(quantizer.probs)
-    norms = (quantizer.codebook**2).sum(1) + penalty
-    block = max(1, BLOCK // len(quantizer.codebook))
-    return torch.cat(
-        [
-            torch.addmm(norms, samples[i : i + block], quantizer.codebook.T, alpha=-2.0).argmin(1)
-            for i in range(0, len(samples), block)
-        ]
-    )
+    return search.nearest(samples[None], quantizer.codebook[None], penalty[None])[0]
 
 
 def kmeans_plus_plus(samples: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
