@@ -3,7 +3,8 @@
 Brute force costs P x K distances per group, which grows with the codebook; a k-d tree answers a
 query in about log K steps when d is small. An entropy-constrained search, argmin |v - c_k|^2 +
 penalty_k, becomes a plain nearest-neighbour search one dimension up: codeword (c_k, sqrt(penalty_k
-- min penalty)) and query (v, 0) are |v - c_k|^2 + penalty_k - min penalty apart.
+- min penalty)) and query (v, 0) are |v - c_k|^2 + penalty_k - min penalty apart. A loaded model
+searches the same codebooks for every image, so its trees are built once and cached by content.
 """
 
 from __future__ import annotations

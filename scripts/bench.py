@@ -1,6 +1,6 @@
 """Speed and memory of the codec, against CompressAI's bmshj2018-factorized with the same widths.
 
-Usage: python scripts/bench.py [--images ../shared/kodak] [--sections speed search memory] [--threads 2]
+Usage: python scripts/bench.py [--images ../shared/kodak] [--sections speed search memory] [--threads 2] [--model NAME]
 
 speed   Encode and decode seconds per image (median over the folder), split into file I/O (read the
         PNG input and write the .bin; read the .bin and write the pixels as PPM, whose cost does not
@@ -8,7 +8,7 @@ speed   Encode and decode seconds per image (median over the folder), split into
         CompressAI's FactorizedPrior(N, M) (random init, which times the same) in the same run, as
         shipped and with channels-last inputs (the layout our transforms use), and our/their ratios. Also the entropy coder's symbols per second and its file overhead over the
         ideal information content of the symbols.
-search  Nearest-codeword search for d = 4: the default model's real search on one Kodak latent, and
+search  Nearest-codeword search for d = 4: the model's real search on one Kodak latent (a VQ model), and
         48 groups x 1536 positions (a 192-channel latent of a 768x512 image) at K = 4096 and 32768,
         brute force against the k-d tree (first call, which builds the trees, and a cached call), with
         the index disagreements counted.
@@ -125,10 +125,10 @@ def medians(runs: list[dict]) -> dict[str, float]:
     return {name: round(value, 4) for name, value in result.items()}
 
 
-def bench_speed(images: Path) -> dict:
+def bench_speed(images: Path, model: str) -> dict:
     from compressai.models import FactorizedPrior
 
-    exported = load_exported(zoo.resolve(None))
+    exported = load_exported(zoo.resolve(model))
     config = exported.model.config
     torch.manual_seed(0)
     reference = FactorizedPrior(config.N, config.M).eval()
@@ -151,7 +151,7 @@ def bench_speed(images: Path) -> dict:
     result = {"images": len(stats)}
     for name, (encodes, decodes) in runs.items():
         result[name] = {"encode": medians(encodes), "decode": medians(decodes)}
-    result["ours"].update(model=zoo.default_name(), N=config.N, M=config.M, dim=config.dim, codebook_size=config.codebook_size)
+    result["ours"].update(model=model, N=config.N, M=config.M, dim=config.dim, codebook_size=config.codebook_size)
     result["compressai"]["model"] = f"bmshj2018_factorized (FactorizedPrior N={config.N}, M={config.M}, random init)"
     for name in layouts:
         for side in ("encode", "decode"):
@@ -203,15 +203,17 @@ def search_row(name: str, vectors, codebooks, penalty, with_cdist: bool = False)
 
 
 @torch.no_grad()
-def bench_search(images: Path) -> dict:
-    exported = load_exported(zoo.resolve(None))
+def bench_search(images: Path, model_name: str) -> dict:
+    exported = load_exported(zoo.resolve(model_name))
     model = exported.model
+    if exported.model.config.quantizer != "vq":
+        raise SystemExit(f"the search benchmark needs a VQ model; {model_name} quantizes uniformly (pass --model)")
     y = coding.latent(exported, load_image(image_paths(images)[0]).pixels)
     vectors = model.quantizer.to_vectors(y)
     codebooks = model.quantizer.codebooks.detach()
-    rows = [search_row("default model, first Kodak image", vectors, codebooks, model.search_penalty())]
+    rows = [search_row(f"{model_name}, first Kodak image", vectors, codebooks, model.search_penalty())]
     for positions in (16, 64, 256, 1024):
-        rows.append(search_row("default model, crossover", vectors[:, :positions], codebooks, model.search_penalty()))
+        rows.append(search_row(f"{model_name}, crossover", vectors[:, :positions], codebooks, model.search_penalty()))
     generator = torch.Generator().manual_seed(0)
     latent = torch.randn(48, 1536, 4, generator=generator)
     for size in (4096, 32768):
@@ -235,7 +237,7 @@ def peak_rss_mb(argv: list[str]) -> dict:
     return {"peak_rss_mb": round(float(result.stdout.split()[-1]), 1), "seconds": round(time.perf_counter() - started, 1)}
 
 
-def bench_memory(images: Path) -> dict:
+def bench_memory(images: Path, model: str) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         source = image_paths(images)[22] if len(image_paths(images)) > 22 else image_paths(images)[0]
@@ -245,7 +247,8 @@ def bench_memory(images: Path) -> dict:
         result = {
             "image": f"{source.name} upscaled to {LARGE_SIZE[0]}x{LARGE_SIZE[1]}",
             "python_with_torch_imported_mb": round(float(baseline.stdout.split()[-1]), 1),
-            "compress": peak_rss_mb(["compress", str(folder / "large.png"), str(folder / "large.bin")]),
+            "model": model,
+            "compress": peak_rss_mb(["compress", str(folder / "large.png"), str(folder / "large.bin"), "--model", model]),
             "decompress": peak_rss_mb(["decompress", str(folder / "large.bin"), str(folder / "back.png")]),
         }
     print(result)
@@ -257,14 +260,16 @@ def main() -> None:
     parser.add_argument("--images", default="../shared/kodak")
     parser.add_argument("--sections", nargs="+", default=["speed", "search", "memory"], choices=["speed", "search", "memory"])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", help="a shipped model's name (default: the default model)")
     args = parser.parse_args()
+    model = args.model or zoo.default_name()
     torch.set_num_threads(args.threads)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     load_before = os.getloadavg()
     sections = {"speed": bench_speed, "search": bench_search, "memory": bench_memory}
     for name in args.sections:
-        report.update(sections[name](Path(args.images)))
+        report.update(sections[name](Path(args.images), model))
     report.setdefault("runs", {})
     for name in args.sections:
         report["runs"][name] = {
