@@ -26,6 +26,11 @@ def test_source_moments():
     assert float(b[:, 0].var()) == pytest.approx(3.0, abs=0.03)  # Var(z2) + Var(z1^2) = 1 + 2
 
 
+def test_laplace_samples_are_always_finite():
+    # With seed 1 the earlier inverse-CDF sampler drew an infinite value among these 20 million.
+    assert torch.isfinite(laplace(2_500_000, torch.Generator().manual_seed(1))).all()
+
+
 def test_ecvq_on_a_uniform_source_finds_the_uniform_quantizer():
     samples = torch.rand(200_000, 1, generator=torch.Generator().manual_seed(1)).double()
     quantizer = lagrangian_lloyd(samples, lmbda=1e-4, start=initial_quantizer(samples, 4), iterations=100)
