@@ -20,4 +20,8 @@ class OutputExistsError(FileExistsError):
     """The output path exists and overwriting was not asked for."""
 
 
-USER_ERRORS = (ImageInputError, ModelFileError, UnknownModelError, OutputExistsError)
+class TrainingDivergedError(ArithmeticError):
+    """A training step gave a non-finite loss; the run stops before that step reaches a checkpoint."""
+
+
+USER_ERRORS = (ImageInputError, ModelFileError, UnknownModelError, OutputExistsError, TrainingDivergedError)

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from codec.checkpoint import load_exported
+from codec.errors import TrainingDivergedError
 from codec.models import build_model
 from codec.quantizers import sphere_noise, uniform_in_ball
 from codec.training.config import TrainConfig
@@ -201,3 +202,18 @@ def test_the_aux_learning_rate_sets_how_fast_the_coded_support_moves(tmp_path):
         model = train(config).model
         moved[aux_lr] = float((model.entropy_bottleneck.quantiles.detach() - torch.tensor([-10.0, 0.0, 10.0])).abs().max())
     assert moved[1e-3] < 0.05 < 0.5 < moved[5e-2]
+
+
+def test_a_diverging_run_stops_before_saving_the_bad_step(tmp_path, monkeypatch):
+    config = TrainConfig(method="uq-aun", source="gaussian", out=str(tmp_path), N=8, M=1, batch=64, steps=5, checkpoint_seconds=0)
+    healthy = STEPS["uq-aun"]
+
+    def diverging(model, x, optimizers, config):
+        result = healthy(model, x, optimizers, config)
+        return dataclasses.replace(result, loss=float("nan")) if len((tmp_path / LOG).read_text().splitlines()) >= 2 else result
+
+    monkeypatch.setitem(STEPS, "uq-aun", diverging)
+    with pytest.raises(TrainingDivergedError, match="diverged at step 3"):
+        train(dataclasses.replace(config, log_every=1))
+    saved = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    assert saved["step"] == 2 and all(torch.isfinite(v).all() for v in saved["model"].values() if v.is_floating_point())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import platform
 import time
@@ -23,6 +24,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from codec.checkpoint import export_model
+from codec.errors import TrainingDivergedError
 from codec.files import atomic_write
 from codec.models import ModelConfig, UQCodec, VQCodec, build_model
 from codec.quantizers import codebook_usage, index_counts
@@ -194,6 +196,10 @@ def train(config: TrainConfig) -> TrainedRun:
                         group["lr"] = _learning_rate(config, step) * group.get("lr_scale", 1.0)
             batch = sampler.batch(step, config.batch)[rank * share : (rank + 1) * share].to(device)
             result = run_step(model, batch, optimizers, config)
+            if not math.isfinite(result.loss):
+                raise TrainingDivergedError(
+                    f"training diverged at step {step + 1} of {out} (loss {result.loss}); nothing from this step was saved"
+                )
             step += 1
             bar.update(1)
             entry = {"step": step, "loss": result.loss, "bpp": result.bpp, "psnr": result.psnr}
