@@ -3,6 +3,7 @@ R(D) references, then the figures and the target table. Resumable: finished poin
 
     python scripts/toy_study.py                       # everything, results under results/toy/
     python scripts/toy_study.py --sources gaussian    # one source
+    python scripts/toy_study.py --sources laplace --curves ours-4d   # one curve (in parallel with another process)
     python scripts/toy_study.py --figures-only        # redraw from the JSON files
 """
 
@@ -18,12 +19,9 @@ from codec.toy import figures, study, targets
 
 
 def run_source(source: str, out: Path, runs: Path, steps: int, curves: list[str] | None) -> None:
-    for name, (description, points) in study.bound_curves(source).items():
-        study.write_curve(out, source, name, description, points)
-    ecvq = study.ecvq_curve(source, study.SLOPES[source])
-    block = study.ECVQ_BLOCK.get(source)
-    blocks = f", on {block}-D blocks of the i.i.d. source" if block else ""
-    study.write_curve(out, source, "ecvq", f"ECVQ in the source space (Lagrangian Lloyd, 4096 codewords, warm start{blocks})", ecvq)
+    """The references (unless only some curves are asked for), then the learned curves."""
+    if curves is None:
+        write_references(source, out)
     chosen = [c for c in study.STUDY[source] if curves is None or c.name in curves]
     for curve in tqdm(chosen, desc=f"{source} curves"):
         points, check = study.learned_curve(source, curve, curve.slopes(source), steps, runs)
@@ -31,10 +29,19 @@ def run_source(source: str, out: Path, runs: Path, steps: int, curves: list[str]
         study.write_curve(out, source, curve.name, description, points, bitstream=check)
 
 
+def write_references(source: str, out: Path) -> None:
+    for name, (description, points) in study.bound_curves(source).items():
+        study.write_curve(out, source, name, description, points)
+    ecvq = study.ecvq_curve(source, study.SLOPES[source])
+    block = study.ECVQ_BLOCK.get(source)
+    blocks = f", on {block}-D blocks of the i.i.d. source" if block else ""
+    study.write_curve(out, source, "ecvq", f"ECVQ in the source space (Lagrangian Lloyd, 4096 codewords, warm start{blocks})", ecvq)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sources", nargs="+", default=list(study.STUDY), choices=list(study.STUDY))
-    parser.add_argument("--curves", nargs="+", help="only these curve names (e.g. ours-1d uq-aun)")
+    parser.add_argument("--curves", nargs="+", help="only these learned curves (e.g. ours-1d uq-aun); the references are left as they are")
     parser.add_argument("--steps", type=int, default=study.STEPS)
     parser.add_argument("--out", type=Path, default=Path("results/toy"))
     parser.add_argument("--runs", type=Path, default=Path("runs/toy"))
