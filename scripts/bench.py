@@ -1,6 +1,6 @@
 """Speed and memory of the codec, against CompressAI's bmshj2018-factorized with the same widths.
 
-Usage: python scripts/bench.py [--images ../shared/kodak] [--sections speed search memory] [--threads 2] [--model NAME]
+Usage: python scripts/bench.py [--images ../shared/kodak] [--sections speed search memory] [--threads 2] [--model NAME] [--out results/bench.json]
 
 speed   Encode and decode seconds per image (median over the folder), split into file I/O (read the
         PNG input and write the .bin; read the .bin and write the pixels as PPM, whose cost does not
@@ -15,7 +15,7 @@ search  Nearest-codeword search for d = 4: the model's real search on one Kodak 
 memory  Peak RSS of `vqcodec compress` and `vqcodec decompress` of a 4000x3000 photo (an upscaled
         Kodak image), each in a fresh process.
 
-Results are merged into results/bench.json with the load average, since a shared CPU slows everything.
+Results are merged into results/bench.json (or --out) with the load average, since a shared CPU slows everything.
 """
 
 from __future__ import annotations
@@ -261,11 +261,13 @@ def main() -> None:
     parser.add_argument("--sections", nargs="+", default=["speed", "search", "memory"], choices=["speed", "search", "memory"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", help="a shipped model's name (default: the default model)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON to merge the sections into")
     args = parser.parse_args()
     model = args.model or zoo.default_name()
     torch.set_num_threads(args.threads)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = args.out
+    report = json.loads(results.read_text()) if results.exists() else {}
     load_before = os.getloadavg()
     sections = {"speed": bench_speed, "search": bench_search, "memory": bench_memory}
     for name in args.sections:
@@ -276,8 +278,8 @@ def main() -> None:
             "threads": args.threads, "cpus": os.cpu_count(), "machine": platform.machine(), "torch": torch.__version__,
             "load_average_before": [round(v, 2) for v in load_before], "load_average_after": [round(v, 2) for v in os.getloadavg()],
         }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    results.parent.mkdir(exist_ok=True)
+    results.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: report[k] for k in ("speed", "entropy_coding") if k in report}, indent=2))
 
 
