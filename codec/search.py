@@ -13,6 +13,7 @@ import hashlib
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -66,6 +67,17 @@ def distinct_rows(points: np.ndarray) -> np.ndarray:
     return np.sort(order[np.r_[True, np.any(ordered[1:] != ordered[:-1], axis=1)]])
 
 
+def _tree(points: np.ndarray) -> cKDTree:
+    return cKDTree(points, balanced_tree=False, compact_nodes=False)  # 4x faster to build, as fast to query
+
+
+def _per_group(function: Callable, *groups: Iterable) -> np.ndarray:
+    """`function` applied to each group's items in parallel threads (scipy's queries release the GIL;
+    its own `workers` starts threads per call), stacked as (G, ...)."""
+    with ThreadPoolExecutor(max_workers=torch.get_num_threads()) as pool:
+        return np.stack(list(pool.map(function, *groups)))
+
+
 @dataclass(frozen=True)
 class CodebookTree:
     """A k-d tree over one group's distinct codewords (dead codewords often coincide), which answers
@@ -77,7 +89,7 @@ class CodebookTree:
     @classmethod
     def build(cls, points: np.ndarray) -> "CodebookTree":
         keep = distinct_rows(points)
-        return cls(cKDTree(points[keep], balanced_tree=False, compact_nodes=False), keep)  # 4x faster to build, as fast to query
+        return cls(_tree(points[keep]), keep)
 
     def nearest(self, queries: np.ndarray) -> np.ndarray:
         return self.codeword[self.tree.query(queries)[1]]
@@ -119,16 +131,11 @@ def clear_tree_cache() -> None:
 
 
 def kdtree(vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.Tensor | None = None) -> torch.Tensor:
-    """The same indices as `brute_force` (up to float32 near-ties), from one k-d tree per group, in float64.
-
-    Groups are searched in parallel threads, one each (scipy's own `workers` starts threads per call).
-    """
+    """The same indices as `brute_force` (up to float32 near-ties), from one k-d tree per group, in float64."""
     queries = vectors.detach().cpu().double().numpy()
     if penalty is not None:
         queries = np.concatenate([queries, np.zeros((*queries.shape[:2], 1))], axis=-1)
-    with ThreadPoolExecutor(max_workers=torch.get_num_threads()) as pool:
-        rows = list(pool.map(CodebookTree.nearest, _trees(codebooks, penalty), queries))
-    return torch.from_numpy(np.stack(rows)).to(vectors.device)
+    return torch.from_numpy(_per_group(CodebookTree.nearest, _trees(codebooks, penalty), queries)).to(vectors.device)
 
 
 def k_nearest(vectors: torch.Tensor, codebooks: torch.Tensor, k: int) -> torch.Tensor:
@@ -142,13 +149,10 @@ def k_nearest(vectors: torch.Tensor, codebooks: torch.Tensor, k: int) -> torch.T
     points = codebooks.detach().cpu().double().numpy()
     queries = vectors.detach().cpu().double().numpy()
 
-    def group_neighbours(group: int) -> np.ndarray:
-        tree = cKDTree(points[group], balanced_tree=False, compact_nodes=False)
-        return tree.query(queries[group], k=k)[1].reshape(len(queries[group]), k)
+    def group_neighbours(group_points: np.ndarray, group_queries: np.ndarray) -> np.ndarray:
+        return _tree(group_points).query(group_queries, k=k)[1].reshape(len(group_queries), k)
 
-    with ThreadPoolExecutor(max_workers=torch.get_num_threads()) as pool:
-        rows = list(pool.map(group_neighbours, range(len(points))))
-    return torch.from_numpy(np.stack(rows)).to(vectors.device)
+    return torch.from_numpy(_per_group(group_neighbours, points, queries)).to(vectors.device)
 
 
 def uses_kdtree(vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.Tensor | None) -> bool:

@@ -39,15 +39,10 @@ def ship_point(recipe: Recipe, curve: str, index: int, make_default: bool) -> di
 
 
 def measured(results: Path, curve: str) -> dict[str, tuple[float, float]]:
-    """Kodak bpp and PSNR-RGB per model name, from the curve's per-image results."""
-    points = {}
-    for model in json.loads((results / f"{curve}.per-image.json").read_text()):
-        images = model["images"]
-        points[model["model"]] = (
-            sum(image["bpp"] for image in images) / len(images),
-            sum(image["psnr_rgb"] for image in images) / len(images),
-        )
-    return points
+    """Kodak bpp and PSNR-RGB per model name, as results/kodak/<curve>.json lists them."""
+    content = json.loads((results / f"{curve}.json").read_text())
+    points = zip(content["results"]["bpp"], content["results"]["psnr-rgb"])
+    return dict(zip(content["models"], points))
 
 
 def write_table(rows: list[dict], results: Path, recipe: Recipe, default: str) -> None:
