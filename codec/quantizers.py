@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -85,29 +83,45 @@ def gumbel_assignment(vectors: torch.Tensor, codebooks: torch.Tensor, temperatur
     return torch.nn.functional.gumbel_softmax(logits, tau=1.0, hard=False, dim=-1)
 
 
-def sinkhorn_plan(vectors: torch.Tensor, codebooks: torch.Tensor, epsilon: float = 10.0, iterations: int = 5) -> torch.Tensor:
-    """OptVQ's transport plan between vectors (G, P, d) and codewords (G, K, d), (G, P, K).
+def sinkhorn_scaling(
+    vectors: torch.Tensor, codebooks: torch.Tensor, epsilon: float = 10.0, iterations: int = 5
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """OptVQ's transport plan between vectors (G, P, d) and codewords (G, K, d), as its scaling factors.
 
-    Distances are standardized per group, shifted to start at 0, and turned into exp(-epsilon * D);
-    alternating normalizations (in the log domain, for stability) then give every vector mass 1/P
-    and every codeword mass 1/K, so the plan spreads vectors over all codewords.
+    Distances are standardized per group, shifted to start at 0, and turned into the kernel
+    exp(-epsilon * D); alternating normalizations then give every vector mass 1/P and every codeword
+    mass 1/K, so the plan spreads vectors over all codewords. The plan is row * kernel * column,
+    returned as (kernel (G, P, K), row (G, P, 1), column (G, 1, K)): scaling the kernel by two vectors
+    costs one matrix-vector product per normalization where the log domain costs several passes over
+    the whole plan. float64 keeps far codewords representable (float32's exp underflows at -87,
+    which a codeword 9 standard deviations out reaches); the floor keeps every row and column positive.
     """
     distances = torch.cdist(vectors, codebooks)
-    mean = distances.mean(dim=(1, 2), keepdim=True)
-    std = distances.std(dim=(1, 2), keepdim=True).clamp_min(1e-12)
-    standardized = (distances - mean) / std
-    log_plan = -epsilon * (standardized - standardized.amin(dim=(1, 2), keepdim=True))
-    positions, codewords = distances.shape[1], distances.shape[2]
+    std = distances.std(dim=(1, 2), keepdim=True).clamp_min(1e-12).double()
+    nearest = distances.amin(dim=(1, 2), keepdim=True)
+    kernel = distances.double().sub_(nearest).mul_(-epsilon / std).exp_().clamp_min_(torch.finfo(torch.float64).tiny)
+    groups, positions, codewords = kernel.shape
+    column = torch.ones(groups, 1, codewords, dtype=torch.float64)
     for _ in range(iterations):
-        log_plan = log_plan - torch.logsumexp(log_plan, dim=2, keepdim=True) - math.log(positions)
-        log_plan = log_plan - torch.logsumexp(log_plan, dim=1, keepdim=True) - math.log(codewords)
-    return log_plan.exp()
+        row = 1.0 / (positions * torch.bmm(kernel, column.transpose(1, 2)))
+        column = 1.0 / (codewords * torch.bmm(row.transpose(1, 2), kernel))
+    return kernel, row, column
+
+
+def sinkhorn_plan(vectors: torch.Tensor, codebooks: torch.Tensor, epsilon: float = 10.0, iterations: int = 5) -> torch.Tensor:
+    """The Sinkhorn transport plan itself, (G, P, K) in float64 (see sinkhorn_scaling)."""
+    kernel, row, column = sinkhorn_scaling(vectors, codebooks, epsilon, iterations)
+    return row * kernel * column
 
 
 @torch.no_grad()
 def sinkhorn_assign(vectors: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
-    """Training-time indices (G, P): the codeword each vector sends most mass to in the Sinkhorn plan."""
-    return sinkhorn_plan(vectors, codebooks).argmax(dim=-1)
+    """Training-time indices (G, P): the codeword each vector sends most mass to in the Sinkhorn plan.
+
+    A row's own factor does not change its argmax, so only the kernel and the column factors are used.
+    """
+    kernel, _, column = sinkhorn_scaling(vectors, codebooks)
+    return kernel.mul_(column).argmax(dim=-1)
 
 
 def codebook_usage(counts: torch.Tensor) -> tuple[list[float], list[float]]:

@@ -25,11 +25,43 @@ def test_sinkhorn_plan_is_doubly_normalized():
     vectors, codebooks = mismatched_case()
     # OptVQ's 5 iterations end on the codeword side: exact there, rows within 40% of their share.
     plan = sinkhorn_plan(vectors, codebooks)
-    assert torch.allclose(plan.sum(dim=1), torch.full((1, 16), 1 / 16), atol=1e-6)
-    assert torch.allclose(plan.sum(dim=2), torch.full((1, 400), 1 / 400), rtol=0.4)
+    assert torch.allclose(plan.sum(dim=1), torch.full((1, 16), 1 / 16, dtype=torch.float64), atol=1e-9)
+    assert torch.allclose(plan.sum(dim=2), torch.full((1, 400), 1 / 400, dtype=torch.float64), rtol=0.4)
     # Iterated on, both marginals converge.
     converged = sinkhorn_plan(vectors, codebooks, iterations=100)
-    assert torch.allclose(converged.sum(dim=2), torch.full((1, 400), 1 / 400), rtol=1e-4)
+    assert torch.allclose(converged.sum(dim=2), torch.full((1, 400), 1 / 400, dtype=torch.float64), rtol=1e-4)
+
+
+def log_domain_plan(vectors, codebooks, epsilon=10.0, iterations=5):
+    """OptVQ's normalizations written directly in the log domain, as the reference."""
+    distances = torch.cdist(vectors.double(), codebooks.double())
+    standardized = distances / distances.std(dim=(1, 2), keepdim=True)
+    log_plan = -epsilon * (standardized - standardized.amin(dim=(1, 2), keepdim=True))
+    for _ in range(iterations):
+        log_plan = log_plan - torch.logsumexp(log_plan, dim=2, keepdim=True) - math.log(vectors.shape[1])
+        log_plan = log_plan - torch.logsumexp(log_plan, dim=1, keepdim=True) - math.log(codebooks.shape[1])
+    return log_plan.exp()
+
+
+def test_sinkhorn_plan_matches_the_log_domain_normalizations():
+    torch.manual_seed(1)
+    vectors, codebooks = torch.randn(3, 60, 4), torch.randn(3, 200, 4) * 1.5
+    expected = log_domain_plan(vectors, codebooks)
+    assert torch.allclose(sinkhorn_plan(vectors, codebooks), expected, rtol=1e-4, atol=1e-15)
+    assert torch.equal(sinkhorn_assign(vectors, codebooks), expected.argmax(dim=-1))
+
+
+def test_sinkhorn_keeps_a_codeword_far_beyond_float32_range():
+    # 255 codewords among the vectors and one 300 away: its kernel entries are about exp(-200),
+    # zero in float32, yet the last normalization still gives it mass 1/K, all on its nearest vector.
+    torch.manual_seed(2)
+    vectors, codebooks = torch.randn(1, 100, 2), torch.randn(1, 256, 2)
+    codebooks[0, -1] = torch.tensor([300.0, 0.0])
+    plan = sinkhorn_plan(vectors, codebooks)
+    assert torch.isfinite(plan).all()
+    assert torch.allclose(plan.sum(dim=1), torch.full((1, 256), 1 / 256, dtype=torch.float64), rtol=1e-9)
+    assert torch.allclose(plan, log_domain_plan(vectors, codebooks), rtol=1e-4, atol=1e-15)
+    assert (sinkhorn_assign(vectors, codebooks) == 255).sum() == 1
 
 
 def test_sinkhorn_spreads_assignments_where_nearest_neighbour_collapses():
