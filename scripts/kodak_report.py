@@ -1,4 +1,4 @@
-"""Draw results/kodak/rd.png (and rd-low-rate.png, up to 1 bpp) and write results/kodak/bdrate.md from the result JSONs there.
+"""Draw results/kodak/rd.png (and rd-low-rate.png, up to 1 bpp; rd-quantizers.png, the recipe's curves alone) and write results/kodak/bdrate.md from the result JSONs there.
 
 The table gives every comparison curve of the recipe (codec/evaluation/recipe.py) and HEVC against
 the uq-aun anchor, like paper 004's Table 1, and checks our anchor and HEVC baseline against the
@@ -30,6 +30,7 @@ def main() -> None:
     hevc = [path for path in baselines if path.stem == "hevc-444"]
     plot_rd(curves + baselines + published, folder / "rd.png", title="Kodak (real files)")
     plot_rd(curves + baselines + published, folder / "rd-low-rate.png", title="Kodak (real files), up to 1 bpp", max_bpp=1.0)
+    plot_rd(curves, folder / "rd-quantizers.png", title="Kodak (real files): the quantizers under one recipe")
     anchor = folder / "uq-aun.json"
     sections = [
         "# Kodak BD-rates\n\nFrom the result JSONs beside this file (`python scripts/kodak_report.py`); "
@@ -42,7 +43,7 @@ def main() -> None:
         + bd_rate_table(references / "bpg444.json", hevc),
     ]
     (folder / "bdrate.md").write_text("\n".join(sections))
-    print(f"wrote {folder / 'rd.png'}, {folder / 'rd-low-rate.png'} and {folder / 'bdrate.md'}")
+    print(f"wrote rd.png, rd-low-rate.png, rd-quantizers.png and bdrate.md in {folder}")
 
 
 if __name__ == "__main__":

@@ -65,8 +65,21 @@ def test_bd_rate_table_lists_each_curve_with_its_shared_range_and_codebook_usage
     content["codebooks"] = [{"utilization": 0.5, "perplexity": 10.0}, {"utilization": 1.0, "perplexity": 30.0}]
     cheaper.write_text(json.dumps(content))
     rows = bd_rate_table(anchor, [anchor, cheaper]).splitlines()[2:]
-    assert rows[0].split(" | ")[1:] == ["+0.00%", "+0.00%", "28.00-37.00", "-", "- |"]
-    assert rows[1].split(" | ")[1:] == ["-20.00%", "-20.00%", "28.00-34.00", "0.75", "20 |"]
+    assert rows[0].split(" | ")[1:] == ["+0.00%", "+0.00%", "28.00-37.00", "4 of 4", "-", "- |"]
+    assert rows[1].split(" | ")[1:] == ["-20.00%", "-20.00%", "28.00-34.00", "3 of 3", "0.75", "20 |"]
+
+
+def test_bd_rate_leaves_out_points_dominated_by_a_cheaper_one(tmp_path):
+    # The fourth point costs more than the third and looks worse: the curve's BD-rate is that of
+    # its first three points, where a monotone interpolation would otherwise fail.
+    rates, quality = [0.2, 0.4, 0.8, 1.6], [28.0, 31.0, 34.0, 37.0]
+    anchor = write_curve(tmp_path / "a.json", rates, quality)
+    front = write_curve(tmp_path / "front.json", [0.9 * r for r in rates[:3]], quality[:3])
+    dominated = write_curve(tmp_path / "dominated.json", [0.9 * r for r in rates[:3]] + [1.0], quality[:3] + [33.0])
+    for method in ("cubic", "akima"):
+        assert bd_rate(anchor, dominated, method) == pytest.approx(bd_rate(anchor, front, method), abs=1e-9)
+    row = bd_rate_table(anchor, [dominated]).splitlines()[2]
+    assert row.split(" | ")[3:5] == ["28.00-34.00", "3 of 4"]
 
 
 def test_a_plot_up_to_a_rate_leaves_out_the_points_beyond_it(tmp_path):

@@ -16,12 +16,23 @@ def load_curve(path: Path, metric: str = "psnr-rgb") -> tuple[str, list[float], 
     return content.get("name", Path(path).stem), [p[0] for p in points], [p[1] for p in points]
 
 
+def rd_front(rates: list[float], qualities: list[float]) -> tuple[list[float], list[float]]:
+    """The points of a rate-sorted curve that no lower-rate point matches in quality.
+
+    A point with more bits and no more quality than a cheaper one is never worth choosing, and the
+    Bjontegaard interpolation needs quality to rise with rate, so BD-rates use this front.
+    """
+    front = [(rate, quality) for index, (rate, quality) in enumerate(zip(rates, qualities)) if quality > max(qualities[:index], default=float("-inf"))]
+    return [rate for rate, _ in front], [quality for _, quality in front]
+
+
 def bd_rate(anchor: Path, test: Path, method: str = "cubic", metric: str = "psnr-rgb") -> float:
-    """Average bitrate difference in percent of `test` against `anchor` at equal quality (negative = better)."""
+    """Average bitrate difference in percent of `test` against `anchor` at equal quality (negative = better),
+    over the two curves' RD fronts."""
     import bjontegaard
 
-    _, rate_a, dist_a = load_curve(anchor, metric)
-    _, rate_t, dist_t = load_curve(test, metric)
+    rate_a, dist_a = rd_front(*load_curve(anchor, metric)[1:])
+    rate_t, dist_t = rd_front(*load_curve(test, metric)[1:])
     return float(
         bjontegaard.bd_rate(rate_a, dist_a, rate_t, dist_t, method=method, require_matching_points=False, min_overlap=0.0)
     )
@@ -29,20 +40,22 @@ def bd_rate(anchor: Path, test: Path, method: str = "cubic", metric: str = "psnr
 
 def bd_rate_table(anchor: Path, tests: list[Path]) -> str:
     """A Markdown table: BD-rate of each test curve against `anchor` (cubic and akima), the PSNR range
-    the two curves share (the only one a BD-rate averages over), and the mean codebook utilization and
+    the two curves share (the only one a BD-rate averages over), how many of the curve's points are on
+    its RD front (the rest are dominated and left out), and the mean codebook utilization and
     perplexity over the curve's models where the file records them."""
     lines = [
-        "| curve | BD-rate cubic | BD-rate akima | PSNR range compared (dB) | codebook utilization | perplexity |",
-        "|---|---|---|---|---|---|",
+        "| curve | BD-rate cubic | BD-rate akima | PSNR range compared (dB) | points on the RD front | codebook utilization | perplexity |",
+        "|---|---|---|---|---|---|---|",
     ]
-    _, _, anchor_quality = load_curve(anchor)
+    anchor_quality = rd_front(*load_curve(anchor)[1:])[1]
     for test in tests:
-        name, _, quality = load_curve(test)
+        name, rates, qualities = load_curve(test)
+        quality = rd_front(rates, qualities)[1]
         overlap = f"{max(anchor_quality[0], quality[0]):.2f}-{min(anchor_quality[-1], quality[-1]):.2f}"
         codebooks = json.loads(Path(test).read_text()).get("codebooks")
         usage = "-", "-"
         if codebooks:
             usage = tuple(f"{sum(c[key] for c in codebooks) / len(codebooks):.3g}" for key in ("utilization", "perplexity"))
         rates = " | ".join(f"{bd_rate(anchor, test, method):+.2f}%" for method in METHODS)
-        lines.append(f"| {name} | {rates} | {overlap} | {usage[0]} | {usage[1]} |")
+        lines.append(f"| {name} | {rates} | {overlap} | {len(quality)} of {len(qualities)} | {usage[0]} | {usage[1]} |")
     return "\n".join(lines) + "\n"
