@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from codec.evaluation.codebooks import lattice_offsets
 from codec.models import ModelConfig, VQCodec
 from codec.quantizers import ChannelSplitVQ, codebook_usage, index_counts, sinkhorn_assign, sinkhorn_plan
 from codec.training.losses import gaussian_wasserstein, wasserstein_loss
@@ -161,3 +162,14 @@ def test_lattice_codebook_puts_frequent_points_first_then_the_nearest_free_latti
     mean = vectors.mean(0)
     distances = (codewords[3:] - mean).norm(dim=1)
     assert (distances <= 2.5).all()
+
+
+def test_lattice_offsets_measure_how_far_codewords_left_their_shifted_lattice():
+    torch.manual_seed(3)
+    lattice = torch.randint(-5, 6, (2, 50, 4)).float() + torch.tensor([0.3, -0.45, 0.0, 0.25])
+    assert float(lattice_offsets(lattice).max()) < 1e-5
+    moved = lattice.clone()
+    moved[1, 7, 2] += 0.2
+    offsets = lattice_offsets(moved)
+    assert offsets[1, 7, 2] == pytest.approx(0.2, abs=0.01)
+    assert float(offsets[0].max()) < 1e-5

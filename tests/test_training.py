@@ -179,6 +179,22 @@ def test_the_encoder_learning_rate_scale_slows_only_the_encoder(image_folder, tm
     assert not all(torch.equal(a, b) for a, b in zip(start.g_s.parameters(), trained.g_s.parameters()))
 
 
+@pytest.mark.parametrize("method", ["ours", "vq-ste"])
+def test_the_codebook_learning_rate_scale_moves_only_the_codewords_further(image_folder, tmp_path, method):
+    moved = {}
+    for scale in (0.0, 1.0, 30.0):
+        config = TrainConfig(method=method, data=str(image_folder), out=str(tmp_path / f"{method}-{scale}"), steps=3, codebook_lr_scale=scale, **TINY)
+        trained = train(config).model
+        torch.manual_seed(0)
+        start = build_model(model_config(config))
+        from codec.training.loop import _start
+
+        _start(start, CropSampler(image_folder, config.crop, seed=0), config)
+        moved[scale] = float((trained.quantizer.codebooks - start.quantizer.codebooks).abs().max())
+        assert not all(torch.equal(a, b) for a, b in zip(start.g_s.parameters(), trained.g_s.parameters()))
+    assert moved[0.0] == 0.0 and moved[30.0] > 5 * moved[1.0] > 0
+
+
 def test_logged_training_distortion_is_honest_on_fresh_samples(tmp_path):
     # The noise must not be predictable from the samples: with the two sharing a seed, a Gaussian
     # uq-aun model logged 24.6 dB while fresh samples with fresh noise gave 21.6 dB.

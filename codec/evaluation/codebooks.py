@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -36,3 +37,16 @@ def codebook_statistics(exported: ExportedModel, folder: Path) -> dict[str, floa
         "perplexity": float(torch.tensor(perplexity).mean()),
         "quantization_mse": squared_error / vectors_seen,
     }
+
+
+def lattice_offsets(codebooks: torch.Tensor) -> torch.Tensor:
+    """Each codeword coordinate's distance from its group's integer lattice, (G, K, d), shifted per
+    group and coordinate by the circular mean of the coordinates' fractional parts.
+
+    Codebooks started on the lattice (`--codebook-init lattice`) sit at 0 until training moves them;
+    a VQ can only beat uniform quantization's cubic cells by leaving it.
+    """
+    angles = 2 * math.pi * codebooks.detach().double()
+    shift = torch.atan2(angles.sin().mean(1, keepdim=True), angles.cos().mean(1, keepdim=True)) / (2 * math.pi)
+    relative = codebooks.detach().double() - shift
+    return (relative - relative.round()).abs()

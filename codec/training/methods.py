@@ -229,7 +229,7 @@ def make_optimizers(model: UQCodec | VQCodec, config: TrainConfig) -> dict[str, 
 
     The VQ logits learn `entropy_lr_scale` times faster than the rest: with Adam a logit moves about
     one learning rate per step, and a codeword's probability must be able to follow its use. The
-    alternating methods' encoder learns `encoder_lr_scale` times as fast.
+    codewords learn `codebook_lr_scale` and the alternating methods' encoder `encoder_lr_scale` times as fast.
     """
     adam = torch.optim.Adam
     if config.quantizer == "uq":
@@ -237,11 +237,12 @@ def make_optimizers(model: UQCodec | VQCodec, config: TrainConfig) -> dict[str, 
         return {"main": adam(main, lr=config.lr), "aux": adam([model.entropy_bottleneck.quantiles], lr=config.aux_lr)}
     scale = config.entropy_lr_scale
     entropy = {"params": list(model.entropy.parameters()), "lr": config.lr * scale, "lr_scale": scale}
+    codebook_scale = config.codebook_lr_scale
+    codebooks = {"params": list(model.quantizer.parameters()), "lr": config.lr * codebook_scale, "lr_scale": codebook_scale}
     if config.method in ALTERNATING:
-        decoder = [*model.g_s.parameters(), *model.quantizer.parameters()]
         return {
-            "decoder": adam([{"params": decoder}, entropy], lr=config.lr),
+            "decoder": adam([{"params": list(model.g_s.parameters())}, codebooks, entropy], lr=config.lr),
             "encoder": adam([{"params": list(model.g_a.parameters()), "lr_scale": config.encoder_lr_scale}], lr=config.lr * config.encoder_lr_scale),
         }
-    rest = [*model.g_a.parameters(), *model.g_s.parameters(), *model.quantizer.parameters()]
-    return {"main": adam([{"params": rest}, entropy], lr=config.lr)}
+    transforms = [*model.g_a.parameters(), *model.g_s.parameters()]
+    return {"main": adam([{"params": transforms}, codebooks, entropy], lr=config.lr)}
