@@ -56,6 +56,6 @@ def bd_rate_table(anchor: Path, tests: list[Path]) -> str:
         usage = "-", "-"
         if codebooks:
             usage = tuple(f"{sum(c[key] for c in codebooks) / len(codebooks):.3g}" for key in ("utilization", "perplexity"))
-        rates = " | ".join(f"{bd_rate(anchor, test, method):+.2f}%" for method in METHODS)
-        lines.append(f"| {name} | {rates} | {overlap} | {len(quality)} of {len(qualities)} | {usage[0]} | {usage[1]} |")
+        deltas = " | ".join(f"{bd_rate(anchor, test, method):+.2f}%" for method in METHODS)
+        lines.append(f"| {name} | {deltas} | {overlap} | {len(quality)} of {len(qualities)} | {usage[0]} | {usage[1]} |")
     return "\n".join(lines) + "\n"
