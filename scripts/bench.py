@@ -206,7 +206,7 @@ def search_row(name: str, vectors, codebooks, penalty, with_cdist: bool = False)
 def bench_search(images: Path, model_name: str) -> dict:
     exported = load_exported(zoo.resolve(model_name))
     model = exported.model
-    if exported.model.config.quantizer != "vq":
+    if model.config.quantizer != "vq":
         raise SystemExit(f"the search benchmark needs a VQ model; {model_name} quantizes uniformly (pass --model)")
     y = coding.latent(exported, load_image(image_paths(images)[0]).pixels)
     vectors = model.quantizer.to_vectors(y)

@@ -5,7 +5,7 @@ scaled (`TrainConfig.codebook_lr_scale`), evaluates it on Kodak for real, and wr
 results/kodak/codebook-lr-probe.json: bpp, PSNR-RGB and how far the codewords moved off the lattice
 (`lattice_offsets`: median, 99th percentile, max), for the sweep's own model (scale 1) and each scale.
 
-    python scripts/codebook_lr_probe.py --curve ours-4d --point 2 --scales 30 100
+    python scripts/codebook_lr_probe.py --curve ours-4d --point 2 --scales 30 300
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--curve", default="ours-4d", choices=[name for name in CURVES if name != "uq-aun"])
     parser.add_argument("--point", type=int, default=2, help="rate point (0 = lowest lambda)")
-    parser.add_argument("--scales", type=float, nargs="+", default=[30.0, 100.0])
+    parser.add_argument("--scales", type=float, nargs="+", default=[30.0, 300.0])
     parser.add_argument("--images", type=Path, default=Path("../shared/kodak"))
     parser.add_argument("--out", type=Path, default=Path("results/kodak/codebook-lr-probe.json"))
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())

@@ -1,4 +1,7 @@
-"""Draw results/kodak/rd.png (and rd-low-rate.png, up to 1 bpp; rd-quantizers.png, the recipe's curves alone) and write results/kodak/bdrate.md from the result JSONs there.
+"""Draw the Kodak RD plots and write results/kodak/bdrate.md from the result JSONs there.
+
+Plots: rd.png (every curve, baselines and published references), rd-low-rate.png (the same up to
+1 bpp) and rd-quantizers.png (the recipe's curves alone).
 
 The table gives every comparison curve of the recipe (codec/evaluation/recipe.py) and HEVC against
 the uq-aun anchor, like paper 004's Table 1, and checks our anchor and HEVC baseline against the

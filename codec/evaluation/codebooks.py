@@ -46,7 +46,8 @@ def lattice_offsets(codebooks: torch.Tensor) -> torch.Tensor:
     Codebooks started on the lattice (`--codebook-init lattice`) sit at 0 until training moves them;
     a VQ can only beat uniform quantization's cubic cells by leaving it.
     """
-    angles = 2 * math.pi * codebooks.detach().double()
+    points = codebooks.detach().double()
+    angles = 2 * math.pi * points
     shift = torch.atan2(angles.sin().mean(1, keepdim=True), angles.cos().mean(1, keepdim=True)) / (2 * math.pi)
-    relative = codebooks.detach().double() - shift
+    relative = points - shift
     return (relative - relative.round()).abs()
