@@ -58,12 +58,20 @@ class _TransformCodec(nn.Module):
         analysis, synthesis = TRANSFORMS[config.transform]
         self.g_a = analysis(config.N, config.M)
         self.g_s = synthesis(config.N, config.M)
+        self.transform_dtype: torch.dtype | None = None
+        """Autocast dtype of the transforms in training (codec/training/precision.py); None = float32."""
+
+    def _transforms_autocast(self, x: torch.Tensor):
+        dtype = self.transform_dtype
+        return torch.autocast(x.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
     def analysis(self, x: torch.Tensor) -> torch.Tensor:
-        return self.g_a(x)
+        with self._transforms_autocast(x):
+            return self.g_a(x).float()
 
     def synthesis(self, y_hat: torch.Tensor) -> torch.Tensor:
-        return self.g_s(y_hat)
+        with self._transforms_autocast(y_hat):
+            return self.g_s(y_hat).float()
 
 
 class VQCodec(_TransformCodec):

@@ -22,6 +22,8 @@ class ChannelSplitVQ(nn.Module):
         self.dim = dim
         self.groups = channels // dim
         self.codebooks = nn.Parameter(torch.randn(self.groups, codebook_size, dim))
+        self._tracked = {"plain": search.TrackedSearch(), "penalized": search.TrackedSearch()}
+        """Training's searches (codec/search.py), one per kind of query."""
 
     @property
     def codebook_size(self) -> int:
@@ -42,9 +44,20 @@ class ChannelSplitVQ(nn.Module):
         """Index of the nearest codeword for every vector (G, P, d) -> (G, P).
 
         With `penalty` (G, K), the search is entropy-constrained: argmin |v - c_k|^2 + penalty_k.
-        The search is exact and its memory bounded whatever the image size (codec/search.py).
+        The search is exact and its memory bounded whatever the image size (codec/search.py). In
+        training mode the codebooks move every step, so the search tracks them (search.TrackedSearch)
+        instead of building trees per codebook content.
         """
-        return search.nearest(vectors, self.codebooks.detach(), penalty)
+        codebooks = self.codebooks.detach()
+        if self.training and search.uses_tracked_search(vectors, codebooks, penalty):
+            tracked = self._tracked["plain" if penalty is None else "penalized"]
+            return tracked.k_nearest(vectors, codebooks, 1, penalty)[..., 0]
+        return search.nearest(vectors, codebooks, penalty)
+
+    @torch.no_grad()
+    def k_nearest(self, vectors: torch.Tensor, k: int) -> torch.Tensor:
+        """Indices (G, P, k) of the k nearest codewords to every vector, nearest first."""
+        return search.k_nearest(vectors, self.codebooks.detach(), min(k, self.codebook_size))
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """Codewords for indices (G, P) -> (G, P, d); differentiable with respect to the codebooks."""

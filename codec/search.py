@@ -71,11 +71,17 @@ def _tree(points: np.ndarray) -> cKDTree:
     return cKDTree(points, balanced_tree=False, compact_nodes=False)  # 4x faster to build, as fast to query
 
 
-def _per_group(function: Callable, *groups: Iterable) -> np.ndarray:
+def _query_tree(points: np.ndarray) -> cKDTree:
+    """A tree built for many queries: slower to build than `_tree`, faster to query."""
+    return cKDTree(points, leafsize=32)
+
+
+def _per_group(function: Callable, *groups: Iterable, stack: bool = True) -> np.ndarray | list:
     """`function` applied to each group's items in parallel threads (scipy's queries release the GIL;
-    its own `workers` starts threads per call), stacked as (G, ...)."""
+    its own `workers` starts threads per call), stacked as (G, ...) unless `stack` is False."""
     with ThreadPoolExecutor(max_workers=torch.get_num_threads()) as pool:
-        return np.stack(list(pool.map(function, *groups)))
+        results = list(pool.map(function, *groups))
+    return np.stack(results) if stack else results
 
 
 @dataclass(frozen=True)
@@ -130,29 +136,99 @@ def clear_tree_cache() -> None:
     _TREES.clear()
 
 
+def _lifted_queries(vectors: torch.Tensor, penalty: torch.Tensor | None) -> np.ndarray:
+    """Vectors as float64 queries, with the zero coordinate that meets the penalty's lift."""
+    queries = vectors.detach().cpu().double().numpy()
+    if penalty is None:
+        return queries
+    return np.concatenate([queries, np.zeros((*queries.shape[:2], 1))], axis=-1)
+
+
 def kdtree(vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.Tensor | None = None) -> torch.Tensor:
     """The same indices as `brute_force` (up to float32 near-ties), from one k-d tree per group, in float64."""
-    queries = vectors.detach().cpu().double().numpy()
-    if penalty is not None:
-        queries = np.concatenate([queries, np.zeros((*queries.shape[:2], 1))], axis=-1)
+    queries = _lifted_queries(vectors, penalty)
     return torch.from_numpy(_per_group(CodebookTree.nearest, _trees(codebooks, penalty), queries)).to(vectors.device)
 
 
-def k_nearest(vectors: torch.Tensor, codebooks: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices (G, P, k) of the k nearest codewords to each of vectors (G, P, d), nearest first.
+TRACKED_CANDIDATES = (2, 16, 128)
+"""Candidates a tracked query asks of its snapshot trees, in rounds (at least k + 1): each round asks
+more of the vectors that the previous one left uncertain; brute force takes what the last leaves."""
 
-    Training asks this of codebooks that change every step, so its trees are built per call and
-    hold every codeword (equal ones included, as a sum over codewords needs them).
+REBUILD_FALLBACKS = 0.01
+"""Share of a tracked query's vectors left to brute force above which the snapshot is rebuilt."""
+
+
+class TrackedSearch:
+    """Exact k nearest codewords of codebooks that move a little between calls, as in training.
+
+    Building a k-d tree costs far more than querying it with a training batch, and brute force costs
+    more than both (scripts/bench_training_cost.py), so trees are built over a snapshot of the
+    codewords and kept while they move. A query takes candidates from the snapshot trees and ranks
+    them by their current positions. The answer is certain when the farthest candidate's snapshot
+    distance, less the largest displacement of any codeword since the snapshot, exceeds the k-th
+    current distance: no codeword outside the candidates can then be as near. Vectors without that
+    certainty ask for more candidates (TRACKED_CANDIDATES), then brute force; when brute force takes
+    more than REBUILD_FALLBACKS of a query, the next query rebuilds the snapshot. Distances are
+    float64, ties go to the lowest index, and every codeword is a candidate (equal ones included).
     """
-    if not uses_kdtree(vectors, codebooks, None):
-        return torch.cdist(vectors, codebooks).topk(k, largest=False).indices
-    points = codebooks.detach().cpu().double().numpy()
-    queries = vectors.detach().cpu().double().numpy()
 
-    def group_neighbours(group_points: np.ndarray, group_queries: np.ndarray) -> np.ndarray:
-        return _tree(group_points).query(group_queries, k=k)[1].reshape(len(group_queries), k)
+    def __init__(self) -> None:
+        self._snapshot: torch.Tensor | None = None
+        self._trees: list[cKDTree] = []
+        self.rebuilds = 0
 
-    return torch.from_numpy(_per_group(group_neighbours, points, queries)).to(vectors.device)
+    def _rebuild(self, points: np.ndarray) -> None:
+        self._snapshot = torch.from_numpy(points).float()
+        self._trees = list(_per_group(_query_tree, points, stack=False))
+        self.rebuilds += 1
+
+    def _displacement(self, points: np.ndarray) -> np.ndarray:
+        """Per group, an upper bound on how far any codeword moved since the snapshot (float32 with margin)."""
+        moved = (torch.from_numpy(points).float() - self._snapshot).square_().sum(-1).amax(-1).sqrt_()
+        return moved.double().numpy() * (1 + 1e-5) + 1e-6
+
+    def k_nearest(self, vectors: torch.Tensor, codebooks: torch.Tensor, k: int, penalty: torch.Tensor | None = None) -> torch.Tensor:
+        """Indices (G, P, k) of the k nearest codewords (by |v - c|^2 + penalty) to vectors (G, P, d), nearest first."""
+        points = _lifted_codewords(codebooks, penalty)
+        queries = _lifted_queries(vectors, penalty)
+        if self._snapshot is None or self._snapshot.shape != points.shape:
+            self._rebuild(points)
+        displacement = self._displacement(points)
+        size = points.shape[1]
+        nearest = np.zeros((*queries.shape[:2], k), dtype=np.int64)
+        pending = [np.arange(queries.shape[1])] * len(points)
+        for count in sorted({min(size, max(k + 1, c)) for c in TRACKED_CANDIDATES}):
+
+            def group_round(group: int) -> np.ndarray:
+                rows = pending[group]
+                distances, indices = self._trees[group].query(queries[group, rows], k=count)
+                distances, indices = distances.reshape(len(rows), count), indices.reshape(len(rows), count)
+                found, kth = _ranked(queries[group, rows], points[group], indices, k)
+                certain = distances[:, -1] - displacement[group] > kth
+                if count == size:
+                    certain[:] = True
+                nearest[group, rows[certain]] = found[certain]
+                return rows[~certain]
+
+            pending = list(_per_group(group_round, range(len(points)), stack=False))
+        left = sum(len(rows) for rows in pending)
+        for group, rows in enumerate(pending):
+            if len(rows):
+                everything = np.broadcast_to(np.arange(size), (len(rows), size))
+                nearest[group, rows] = _ranked(queries[group, rows], points[group], everything, k)[0]
+        if left > REBUILD_FALLBACKS * queries.shape[0] * queries.shape[1]:
+            self._snapshot = None
+        return torch.from_numpy(nearest).to(vectors.device)
+
+
+def _ranked(queries: np.ndarray, points: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Of each query's candidate indices (n, c), the k nearest by current distance, ties to the lowest
+    index, (n, k); and the k-th distance (n,)."""
+    by_index = np.sort(candidates, axis=-1)
+    squared = ((queries[:, None, :] - points[by_index]) ** 2).sum(-1)
+    ranked = np.argsort(squared, axis=-1, kind="stable")[:, :k]
+    kth = np.sqrt(np.take_along_axis(squared, ranked[:, -1:], -1)[:, 0])
+    return np.take_along_axis(by_index, ranked, -1), kth
 
 
 def uses_kdtree(vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.Tensor | None) -> bool:
@@ -164,6 +240,34 @@ def uses_kdtree(vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.T
         and vectors.shape[1] * codebooks.shape[1] >= KDTREE_MIN_WORK
         and (penalty is None or bool(torch.isfinite(penalty).all()))
     )
+
+
+TRACKED_MIN_CODEBOOK = 16384
+"""Smallest codebook that training searches with TrackedSearch: below it, building trees per step costs
+no more than tracking them (48 groups, 512 vectors: K=4096 35 vs 43 ms; K=32768 578 vs 184 ms)."""
+
+
+def uses_tracked_search(vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.Tensor | None) -> bool:
+    """Whether training searches with TrackedSearch: the k-d tree's conditions, and a large codebook."""
+    return codebooks.shape[1] >= TRACKED_MIN_CODEBOOK and uses_kdtree(vectors, codebooks, penalty)
+
+
+def k_nearest(vectors: torch.Tensor, codebooks: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices (G, P, k) of the k nearest codewords to each of vectors (G, P, d), nearest first.
+
+    Training asks this of codebooks that change every step, so its trees are built per call and
+    hold every codeword (equal ones included, as a sum over codewords needs them); for k > 1 that
+    costs less than tracking them (TrackedSearch asks its trees for more candidates).
+    """
+    if not uses_kdtree(vectors, codebooks, None):
+        return torch.cdist(vectors, codebooks).topk(k, largest=False).indices
+    points = codebooks.detach().cpu().double().numpy()
+    queries = vectors.detach().cpu().double().numpy()
+
+    def group_neighbours(group_points: np.ndarray, group_queries: np.ndarray) -> np.ndarray:
+        return _tree(group_points).query(group_queries, k=k)[1].reshape(len(group_queries), k)
+
+    return torch.from_numpy(_per_group(group_neighbours, points, queries)).to(vectors.device)
 
 
 def nearest(vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.Tensor | None = None) -> torch.Tensor:

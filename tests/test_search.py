@@ -90,3 +90,47 @@ def test_k_nearest_finds_the_same_neighbours_on_either_path(positions):
     expected = torch.cdist(vectors.double(), codebooks.double()).topk(8, largest=False).indices
     assert search.uses_kdtree(vectors, codebooks, None) == (positions == 600)
     assert torch.equal(search.k_nearest(vectors, codebooks, 8), expected)
+
+
+def float64_k_nearest(vectors, codebooks, k):
+    distances = torch.cdist(vectors.double(), codebooks.double()) ** 2
+    return torch.sort(distances, dim=-1, stable=True).indices[..., :k]
+
+
+@pytest.mark.parametrize("with_penalty", [False, True])
+def test_tracked_search_stays_exact_while_codebooks_move(with_penalty):
+    """Training's search keeps snapshot trees while the codewords move: every answer must still be exact."""
+    generator = torch.Generator().manual_seed(3)
+    codebooks = 3 * torch.randn(2, 512, 4, generator=generator)  # spaced about 1 apart, like trained codewords
+    penalty = torch.rand(2, 512, generator=generator) * 2 if with_penalty else None
+    tracked = search.TrackedSearch()
+    for step in range(30):
+        vectors = torch.randn(2, 256, 4, generator=generator) * 4
+        expected = float64_argmin(vectors, codebooks, penalty)
+        assert torch.equal(tracked.k_nearest(vectors, codebooks, 1, penalty)[..., 0], expected), step
+        codebooks = codebooks + 0.003 * torch.randn(codebooks.shape, generator=generator)
+        if with_penalty:
+            penalty = penalty + 0.01 * torch.rand(penalty.shape, generator=generator)
+    assert tracked.rebuilds < 10  # the snapshot is reused, not rebuilt every step
+
+
+def test_tracked_search_finds_the_k_nearest_and_survives_a_jump():
+    generator = torch.Generator().manual_seed(4)
+    codebooks = torch.randn(3, 300, 2, generator=generator)
+    tracked = search.TrackedSearch()
+    for scale in (0.0, 0.01, 5.0, 0.01):  # 5.0: every codeword jumps far (reactivation), answers stay exact
+        codebooks = codebooks + scale * torch.randn(codebooks.shape, generator=generator)
+        vectors = torch.randn(3, 200, 2, generator=generator)
+        assert torch.equal(tracked.k_nearest(vectors, codebooks, 8), float64_k_nearest(vectors, codebooks, 8))
+
+
+def test_quantizer_tracks_large_codebooks_only_in_training_mode():
+    torch.manual_seed(1)
+    quantizer = ChannelSplitVQ(channels=8, dim=4, codebook_size=search.TRACKED_MIN_CODEBOOK)
+    vectors = torch.randn(2, 300, 4)
+    expected = float64_argmin(vectors, quantizer.codebooks.detach(), None)
+    assert torch.equal(quantizer.nearest(vectors), expected)
+    assert quantizer._tracked["plain"].rebuilds == 1
+    quantizer.eval()
+    assert torch.equal(quantizer.nearest(vectors), expected)
+    assert quantizer._tracked["plain"].rebuilds == 1

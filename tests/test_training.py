@@ -19,6 +19,7 @@ from codec.training.data import CropSampler
 from codec.training.codebook_init import init_codebooks_from_latents
 from codec.training.loop import CHECKPOINT, LOG, model_config, train
 from codec.training.methods import STEPS, make_optimizers
+from codec.training.precision import autocast_dtype, resolve_precision
 from tests.conftest import random_image
 
 TINY = dict(N=8, M=8, dim=2, codebook_size=16, crop=32, batch=2, lmbda=0.01)
@@ -61,6 +62,34 @@ def test_loss_goes_down_on_a_fixed_batch(image_folder, method, options):
     batch = sampler.batch(0, 4)
     losses = [STEPS[method](model, batch, optimizers, config).loss for _ in range(60)]
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
+
+
+@pytest.mark.parametrize("method", ["uq-aun", "ours"])
+def test_bf16_steps_lower_the_loss_and_keep_rates_and_search_in_float32(image_folder, method):
+    config, model, sampler, optimizers = tiny_setup(image_folder, method, {"clip_grad_norm": 0.0})
+    model.transform_dtype = autocast_dtype("bf16")
+    batch = sampler.batch(0, 4)
+    y = model.analysis(batch)
+    assert y.dtype == torch.float32 and model.synthesis(y).dtype == torch.float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the transforms' own convolutions do run in bf16
+        assert model.g_a(batch).dtype == torch.bfloat16
+    losses = [STEPS[method](model, batch, optimizers, config).loss for _ in range(60)]
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
+
+
+def test_auto_precision_resolves_to_a_concrete_one_that_a_resumed_run_keeps(image_folder, tmp_path, monkeypatch):
+    import codec.training.loop as loop
+
+    assert resolve_precision("fp32", torch.device("cpu"), 8) == "fp32"
+    assert resolve_precision("auto", torch.device("cpu"), 8) in ("fp32", "bf16")
+    with pytest.raises(ValueError, match="unknown precision"):
+        TrainConfig(precision="fp16")
+    config = TrainConfig(method="uq-aun", data=str(image_folder), out=str(tmp_path), steps=3, precision="bf16", **TINY)
+    train(config)
+    assert torch.load(tmp_path / CHECKPOINT, weights_only=True)["precision"] == "bf16"
+    monkeypatch.setattr(loop, "resolve_precision", lambda *args: pytest.fail("a resumed run resolved its precision again"))
+    resumed = train(dataclasses.replace(config, steps=5, precision="auto"))
+    assert resumed.model.transform_dtype == torch.bfloat16
 
 
 @pytest.mark.parametrize(

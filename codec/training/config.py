@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from codec.training.precision import PRECISIONS
+
 METHODS = ("uq-aun", "uq-ste", "vq-ste", "ours", "soft-to-hard", "gumbel", "no-alternation")
 RATE_GRADIENTS = ("mixture", "sphere")
 
@@ -64,6 +66,9 @@ class TrainConfig:
     """Every this many steps, codewords unused since the last time restart at latent vectors (0 = never)."""
     device: str = "auto"
     """'auto' takes CUDA where present, else the CPU."""
+    precision: str = "auto"
+    """The transforms' training precision: 'fp32', 'bf16' (autocast), or 'auto' (bf16 where it is measured
+    faster on this device, codec/training/precision.py). A resumed run keeps the precision it started with."""
     checkpoint_seconds: float = 120.0
     log_every: int = 25
 
@@ -72,6 +77,8 @@ class TrainConfig:
             raise ValueError(f"unknown method {self.method!r} (choose from {', '.join(METHODS)})")
         if self.codebook_init not in ("samples", "lattice"):
             raise ValueError(f"unknown codebook init {self.codebook_init!r} (choose 'samples' or 'lattice')")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r} (choose from {', '.join(PRECISIONS)})")
         if self.rate_gradient not in RATE_GRADIENTS:
             raise ValueError(f"unknown rate gradient {self.rate_gradient!r} (choose from {', '.join(RATE_GRADIENTS)})")
 

@@ -14,9 +14,11 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -24,7 +26,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from codec.checkpoint import export_model
-from codec.errors import TrainingDivergedError
+from codec.errors import ModelFileError, TrainingDivergedError
 from codec.files import atomic_write
 from codec.models import ModelConfig, UQCodec, VQCodec, build_model
 from codec.quantizers import codebook_usage, index_counts
@@ -33,8 +35,11 @@ from codec.training.codebook_init import init_codebooks_from_latents, reactivate
 from codec.training.config import TrainConfig
 from codec.training.data import CropSampler
 from codec.training.methods import STEPS, make_optimizers
+from codec.training.precision import autocast_dtype, resolve_precision
 
 CHECKPOINT = "checkpoint.pt"
+PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
+"""The checkpoint before the last one: a run whose last checkpoint is damaged resumes from it."""
 LOG = "log.jsonl"
 EXPORTED = "model.pt"
 
@@ -110,13 +115,17 @@ def _broadcast_parameters(model: torch.nn.Module) -> None:
         dist.broadcast(tensor, src=0)
 
 
-def _save_checkpoint(path: Path, step: int, model, optimizers: dict, config: TrainConfig, elapsed: float, counts) -> None:
+def _save_checkpoint(path: Path, step: int, model, optimizers: dict, config: TrainConfig, elapsed: float, counts, precision: str) -> None:
+    """Write the checkpoint atomically, keeping the one before it as PREVIOUS_CHECKPOINT."""
+    if path.exists():
+        os.replace(path, path.with_name(PREVIOUS_CHECKPOINT))
     buffer = io.BytesIO()
     torch.save(
         {
             "step": step,
             "elapsed": elapsed,
             "config": asdict(config),
+            "precision": precision,
             "model": model.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
             "counts": counts,
@@ -145,16 +154,51 @@ def _learning_rate(config: TrainConfig, step: int) -> float:
     return config.lr * (0.1 if step >= config.lr_drop_at * config.steps else 1.0)
 
 
+def load_checkpoint(out: Path, device: torch.device | str = "cpu") -> dict | None:
+    """The newest readable training checkpoint of run folder `out`, or None when it has none.
+
+    A damaged last checkpoint (a crash while copying it, a truncated download) is reported in one
+    line and the previous one is used; if both are damaged, that is an error.
+    """
+    damaged = []
+    for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
+        path = out / name
+        if not path.exists():
+            continue
+        try:
+            saved = torch.load(path, map_location=device, weights_only=True)
+            if {"step", "model", "optimizers"} <= set(saved):
+                if damaged:
+                    print(f"{damaged[0]} is damaged; resuming from {path} (step {saved['step']})", file=sys.stderr)
+                return saved
+        except Exception:  # torch.load raises many kinds on a damaged file; each means "unreadable"
+            pass
+        damaged.append(path)
+    if damaged:
+        raise ModelFileError(f"every checkpoint of {out} is damaged ({', '.join(map(str, damaged))})")
+    return None
+
+
 @dataclass
 class TrainedRun:
-    """The trained model (this process's copy) and, on rank 0, the exported model file."""
+    """The trained model (this process's copy), the step it reached, and on rank 0 the exported model
+    file (None when the run was stopped before its last step)."""
 
     model: VQCodec | UQCodec
-    exported: Path
+    exported: Path | None
+    step: int
 
 
-def train(config: TrainConfig) -> TrainedRun:
-    """Run (or resume) a training run and export its model."""
+def train(
+    config: TrainConfig,
+    stop: Callable[[int], bool] = lambda step: False,
+    on_checkpoint: Callable[[Path, int], None] = lambda path, step: None,
+) -> TrainedRun:
+    """Run (or resume) a training run and export its model.
+
+    `stop(step)` is asked after every step: when it answers True, the run writes a checkpoint and
+    returns unfinished. `on_checkpoint(path, step)` is called after every checkpoint written.
+    """
     device = _device(config)
     rank, world = _distributed(device)
     if config.batch % world:
@@ -169,14 +213,20 @@ def train(config: TrainConfig) -> TrainedRun:
     counts = torch.zeros(model.quantizer.groups, config.codebook_size, device=device) if is_vq else None
     step, elapsed = 0, 0.0
     checkpoint_path = out / CHECKPOINT
-    if checkpoint_path.exists():
-        saved = torch.load(checkpoint_path, map_location=device, weights_only=True)
+    saved = load_checkpoint(out, device)
+    if saved is not None:
         model.load_state_dict(saved["model"])
         for name, opt in optimizers.items():
-            opt.load_state_dict(saved["optimizers"][name])
+            if name in saved["optimizers"]:  # a milestone without optimizer state re-warms it
+                opt.load_state_dict(saved["optimizers"][name])
         step, elapsed, counts = saved["step"], saved["elapsed"], saved.get("counts", counts)
+        precision = saved.get("precision", "fp32")
     else:
         _start(model, sampler, config)
+        precision = resolve_precision(config.precision, device, config.N)
+    model.transform_dtype = autocast_dtype(precision)
+    memory_format = torch.channels_last if model.config.transform == "factorized" else torch.contiguous_format
+    model.to(memory_format=memory_format)
     if world > 1:
         _broadcast_parameters(model)
         _average_gradients_before_steps(optimizers, world)
@@ -194,7 +244,7 @@ def train(config: TrainConfig) -> TrainedRun:
                 for group in opt.param_groups:
                     if name != "aux":
                         group["lr"] = _learning_rate(config, step) * group.get("lr_scale", 1.0)
-            batch = sampler.batch(step, config.batch)[rank * share : (rank + 1) * share].to(device)
+            batch = sampler.batch(step, config.batch)[rank * share : (rank + 1) * share].to(device, memory_format=memory_format)
             result = run_step(model, batch, optimizers, config)
             if not math.isfinite(result.loss):
                 raise TrainingDivergedError(
@@ -203,6 +253,7 @@ def train(config: TrainConfig) -> TrainedRun:
             step += 1
             bar.update(1)
             entry = {"step": step, "loss": result.loss, "bpp": result.bpp, "psnr": result.psnr}
+            entry["seconds"] = round(time.monotonic() - started, 2)
             if result.indices is not None:
                 counts += index_counts(result.indices, config.codebook_size)
                 if config.reactivate_every and step % config.reactivate_every == 0:
@@ -221,10 +272,14 @@ def train(config: TrainConfig) -> TrainedRun:
                 log.write(json.dumps(entry) + "\n")
                 log.flush()
                 bar.set_postfix(bpp=f"{result.bpp:.3f}", psnr=f"{result.psnr:.2f}")
-            due = time.monotonic() - last_save > config.checkpoint_seconds or step == config.steps
+            stopping = step < config.steps and stop(step)
+            due = time.monotonic() - last_save > config.checkpoint_seconds or step == config.steps or stopping
             if rank == 0 and due:
-                _save_checkpoint(checkpoint_path, step, model, optimizers, config, time.monotonic() - started, counts)
+                _save_checkpoint(checkpoint_path, step, model, optimizers, config, time.monotonic() - started, counts, precision)
+                on_checkpoint(checkpoint_path, step)
                 last_save = time.monotonic()
+            if stopping:
+                return TrainedRun(model=model, exported=None, step=step)
     if rank == 0:
         record = {
             "training": asdict(config),
@@ -232,12 +287,13 @@ def train(config: TrainConfig) -> TrainedRun:
             "wall_seconds": round(time.monotonic() - started, 1),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, {device.type}",
             "processes": world,
+            "precision": precision,
             "torch": torch.__version__,
         }
         export_model(model, out / EXPORTED, record)
     if world > 1:
         dist.barrier()
-    return TrainedRun(model=model, exported=out / EXPORTED)
+    return TrainedRun(model=model, exported=out / EXPORTED, step=step)
 
 
 def exported_model(config: TrainConfig) -> Path:

@@ -7,7 +7,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-from codec import search
 from codec.models import VQCodec, bits_per_pixel
 from codec.quantizers import uniform_on_sphere
 
@@ -40,7 +39,7 @@ def mixture_rate_bits(model: VQCodec, noisy: torch.Tensor, scale_sq: torch.Tenso
     quantizer = model.quantizer
     with torch.no_grad():
         codebooks = quantizer.codebooks
-        neighbours = search.k_nearest(noisy, codebooks, min(MIXTURE_NEIGHBOURS, quantizer.codebook_size))
+        neighbours = quantizer.k_nearest(noisy, MIXTURE_NEIGHBOURS)
         log_p = model.entropy.log2_probs() * math.log(2.0)
     groups = torch.arange(quantizer.groups, device=noisy.device)[:, None, None]
     centres = codebooks[groups, neighbours].detach()

@@ -1,0 +1,477 @@
+"""Campaigns: a plan of training jobs, run on every core, resumed from checkpoints, carried across machines.
+
+A plan is a TOML file:
+
+    name = "kodak-192"
+    runs = "runs/kodak-192"            # working folder, not tracked: checkpoints every 2 minutes
+    state = "results/kodak/campaign"   # tracked folder: milestones that a fresh clone resumes from
+    milestone_minutes = 30             # how often a running job refreshes its milestone
+    milestone_cap_mb = 40              # a milestone over this size drops its optimizer state
+
+    [defaults]                         # TrainConfig fields shared by every job
+    N = 128
+    M = 192
+
+    [jobs.pretrain]                    # a job: TrainConfig fields (steps included)
+    method = "uq-aun"
+    steps = 20000
+
+    [jobs.uq-aun-q3]
+    after = ["pretrain"]               # starts when these are done, from the first one's final weights
+    lmbda = 0.025
+
+Each job runs in its own process (`python -m codec.training.campaign job ...`) with its share of the
+cores: one job per core gives more steps per hour than one job on all of them (a uq-aun step at
+N=M=64: 0.347 s on one thread, 0.25 s on two, so two one-thread jobs make 1.4x the steps). A job
+that runs alone gets every core and is restarted with fewer threads when another job becomes ready.
+
+A job's milestone, `state/<job>.pt`, is its training checkpoint (weights, optimizer state, step)
+written every `milestone_minutes`, when it is stopped and when it ends; `state/<job>.log.jsonl` is its
+log. A job with no checkpoint in `runs` resumes from its milestone, so committing `state` carries the
+campaign to a fresh clone on another machine. A milestone over `milestone_cap_mb` keeps the weights
+and drops the optimizer state, which the resumed job re-warms (then it is no longer bit-identical).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+PLAN_KEYS = {"name", "runs", "state", "milestone_minutes", "milestone_cap_mb", "defaults", "jobs"}
+POLL_SECONDS = 2.0
+
+
+class CampaignError(ValueError):
+    """A plan or campaign state that cannot be run; the message names what is wrong."""
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    fields: dict
+    """TrainConfig fields of the job (defaults merged in, `out` and `init_from` filled in)."""
+    after: tuple[str, ...]
+
+    @property
+    def steps(self) -> int:
+        return int(self.fields["steps"])
+
+
+@dataclass(frozen=True)
+class Plan:
+    path: Path
+    name: str
+    runs: Path
+    state: Path
+    milestone_minutes: float
+    milestone_cap_mb: float
+    jobs: dict[str, Job]
+    """In an order where every job comes after the jobs it starts from."""
+
+    def milestone(self, job: str) -> Path:
+        return self.state / f"{job}.pt"
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read and check a plan: unknown keys, fields, methods or dependencies, and cycles, are errors."""
+    from codec.training.config import TrainConfig
+
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise CampaignError(f"cannot read plan {path}: {error}") from None
+    unknown = set(raw) - PLAN_KEYS
+    if unknown:
+        raise CampaignError(f"{path}: unknown plan key {sorted(unknown)[0]!r} (known: {', '.join(sorted(PLAN_KEYS))})")
+    if not raw.get("jobs"):
+        raise CampaignError(f"{path}: the plan has no [jobs.<name>] table")
+    name = raw.get("name", path.stem)
+    runs = Path(raw.get("runs", f"runs/{name}"))
+    state = Path(raw.get("state", runs / "state"))
+    known = {field.name for field in fields(TrainConfig)} - {"out", "init_from"}
+    defaults = raw.get("defaults", {})
+    jobs: dict[str, Job] = {}
+    for job_name, table in raw["jobs"].items():
+        table = {**defaults, **table}
+        after = tuple(table.pop("after", ()))
+        for key in table:
+            if key not in known and key != "init_from":
+                raise CampaignError(f"{path}: job {job_name!r} has unknown field {key!r}")
+        for dependency in after:
+            if dependency not in raw["jobs"]:
+                raise CampaignError(f"{path}: job {job_name!r} starts after unknown job {dependency!r}")
+        table["out"] = str(runs / job_name)
+        if after and "init_from" not in table:
+            table["init_from"] = str(state / f"{after[0]}.pt")
+        try:
+            TrainConfig(**table)
+        except (TypeError, ValueError) as error:
+            raise CampaignError(f"{path}: job {job_name!r}: {error}") from None
+        jobs[job_name] = Job(job_name, table, after)
+    return Plan(
+        path=path,
+        name=name,
+        runs=runs,
+        state=state,
+        milestone_minutes=float(raw.get("milestone_minutes", 30)),
+        milestone_cap_mb=float(raw.get("milestone_cap_mb", 40)),
+        jobs={job: jobs[job] for job in _dependency_order(jobs, path)},
+    )
+
+
+def _dependency_order(jobs: dict[str, Job], path: Path) -> list[str]:
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(job: str) -> None:
+        if job in order:
+            return
+        if job in visiting:
+            raise CampaignError(f"{path}: jobs depend on each other in a cycle through {job!r}")
+        visiting.add(job)
+        for dependency in jobs[job].after:
+            visit(dependency)
+        visiting.discard(job)
+        order.append(job)
+
+    for job in jobs:
+        visit(job)
+    return order
+
+
+# One job (its own process) ------------------------------------------------------------------------
+
+
+_MILESTONE_STEPS: dict[tuple[Path, int, int], int] = {}
+
+
+def _milestone_step(path: Path) -> int:
+    """The step a milestone reached (-1 when there is none or it cannot be read); read once per version."""
+    import torch
+
+    if not path.exists():
+        return -1
+    stat = path.stat()
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if key not in _MILESTONE_STEPS:
+        try:
+            _MILESTONE_STEPS[key] = int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+        except Exception:  # a damaged milestone counts as none: the job resumes from its run folder
+            _MILESTONE_STEPS[key] = -1
+    return _MILESTONE_STEPS[key]
+
+
+def write_milestone(plan: Plan, job: str, checkpoint: Path) -> None:
+    """Copy a job's checkpoint and log into the tracked state folder (without optimizer state over the cap)."""
+    import io
+
+    import torch
+
+    from codec.files import atomic_write
+
+    plan.state.mkdir(parents=True, exist_ok=True)
+    if checkpoint.stat().st_size <= plan.milestone_cap_mb * 2**20:
+        atomic_write(plan.milestone(job), checkpoint.read_bytes())
+    else:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        saved["optimizers"] = {}
+        buffer = io.BytesIO()
+        torch.save(saved, buffer)
+        atomic_write(plan.milestone(job), buffer.getvalue())
+    log = checkpoint.parent / "log.jsonl"
+    if log.exists():
+        atomic_write(plan.state / f"{job}.log.jsonl", log.read_bytes())
+
+
+def run_job(plan: Plan, job: str, threads: int, deadline: float, max_steps: int) -> int:
+    """Train one job until it ends, a signal or the deadline stops it, or it ran `max_steps` steps (0 = no limit).
+
+    Returns 0 when the job is done, 3 when it was stopped with a checkpoint and milestone written.
+    """
+    import torch
+
+    from codec.training.config import TrainConfig
+    from codec.training.loop import CHECKPOINT, LOG, load_checkpoint, train
+
+    torch.set_num_threads(threads)
+    config = TrainConfig(**plan.jobs[job].fields)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / CHECKPOINT).exists() and plan.milestone(job).exists():
+        shutil.copyfile(plan.milestone(job), out / CHECKPOINT)
+        log = plan.state / f"{job}.log.jsonl"
+        if log.exists():
+            shutil.copyfile(log, out / LOG)
+    saved = load_checkpoint(out)
+    first_step = int(saved["step"]) if saved else 0
+    del saved
+    signalled = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: signalled.append(True))
+
+    def stop(step: int) -> bool:
+        return bool(signalled) or time.time() > deadline or (max_steps > 0 and step - first_step >= max_steps)
+
+    last_milestone = [time.monotonic()]
+
+    def on_checkpoint(path: Path, step: int) -> None:
+        if time.monotonic() - last_milestone[0] > plan.milestone_minutes * 60 or step >= config.steps or stop(step):
+            write_milestone(plan, job, path)
+            last_milestone[0] = time.monotonic()
+
+    run = train(config, stop=stop, on_checkpoint=on_checkpoint)
+    return 0 if run.exported is not None else STOPPED
+
+
+STOPPED = 3
+"""Exit status of a job process stopped before its last step (checkpoint and milestone written)."""
+
+
+# The campaign (the parent process) ----------------------------------------------------------------
+
+
+@dataclass
+class JobProgress:
+    """What a job's log and milestone say of it: steps done, its recent speed, whether it is done."""
+
+    step: int
+    total: int
+    steps_per_hour: float | None
+    done: bool
+
+    @property
+    def eta_hours(self) -> float | None:
+        if self.done or not self.steps_per_hour:
+            return None
+        return (self.total - self.step) / self.steps_per_hour
+
+
+def _log_entries(plan: Plan, job: str) -> list[dict]:
+    for log in (plan.runs / job / "log.jsonl", plan.state / f"{job}.log.jsonl"):
+        if log.exists():
+            lines = log.read_text().splitlines()[-200:]
+            return [json.loads(line) for line in lines if line.strip()]
+    return []
+
+
+def progress(plan: Plan, job: str) -> JobProgress:
+    entries = [e for e in _log_entries(plan, job) if "seconds" in e]
+    step = entries[-1]["step"] if entries else 0
+    speed = None
+    if len(entries) >= 2:
+        first, last = entries[max(0, len(entries) - 40)], entries[-1]
+        if last["seconds"] > first["seconds"] and last["step"] > first["step"]:
+            speed = (last["step"] - first["step"]) / (last["seconds"] - first["seconds"]) * 3600
+    total = plan.jobs[job].steps
+    milestone = _milestone_step(plan.milestone(job))
+    return JobProgress(max(step, milestone), total, speed, milestone >= total)
+
+
+def status_table(plan: Plan, running: set[str] = frozenset()) -> str:
+    """Per job: state, steps done/total, steps per hour (recent), ETA."""
+    rows = [f"campaign {plan.name}  ({plan.path})", f"{'job':28s} {'state':8s} {'steps':>17s} {'steps/h':>9s} {'ETA':>8s}"]
+    done = {job for job in plan.jobs if progress(plan, job).done}
+    for job in plan.jobs:
+        info = progress(plan, job)
+        if info.done:
+            state = "done"
+        elif job in running:
+            state = "running"
+        elif all(dependency in done for dependency in plan.jobs[job].after):
+            state = "ready"
+        else:
+            state = "waiting"
+        speed = f"{info.steps_per_hour:,.0f}" if info.steps_per_hour else "-"
+        eta = f"{info.eta_hours:.1f} h" if info.eta_hours is not None else "-"
+        rows.append(f"{job:28s} {state:8s} {f'{info.step:,}/{info.total:,}':>17s} {speed:>9s} {eta:>8s}")
+    return "\n".join(rows)
+
+
+class _Lock:
+    """An exclusive lock on the plan's run folder: a second campaign on it refuses to start."""
+
+    def __init__(self, runs: Path) -> None:
+        runs.mkdir(parents=True, exist_ok=True)
+        self.path = runs / ".lock"
+        self.handle = open(self.path, "w")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.close()
+            raise CampaignError(f"another campaign is running on {runs} (lock {self.path})") from None
+
+    def release(self) -> None:
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+def run_campaign(plan: Plan, cores: int, minutes: float = 0.0, max_steps: int = 0, show: bool = True) -> int:
+    """Run every job of the plan that is not done, as many at once as there are cores (dependencies
+    first), until all are done, a signal stops them, `minutes` pass, or each ran `max_steps` steps.
+
+    Returns 0 when every job is done, 3 when stopped with checkpoints and milestones written, 1 when a job failed.
+    """
+    from tqdm import tqdm
+
+    lock = _Lock(plan.runs)
+    deadline = time.time() + minutes * 60 if minutes else float("inf")
+    running: dict[str, tuple[subprocess.Popen, int]] = {}
+    finished: set[str] = {job for job in plan.jobs if progress(plan, job).done}
+    stopped: set[str] = set()
+    failed: dict[str, int] = {}
+    signalled: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: signalled.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    bars = {
+        job: tqdm(total=plan.jobs[job].steps, desc=job, position=i, disable=not show, leave=True)
+        for i, job in enumerate(plan.jobs)
+    }
+    try:
+        while True:
+            for job, (process, _) in list(running.items()):
+                code = process.poll()
+                if code is None:
+                    continue
+                del running[job]
+                if code == 0:
+                    finished.add(job)
+                elif code == STOPPED:
+                    stopped.add(job)
+                else:
+                    failed[job] = code
+                    lines = (plan.runs / job / "stderr.log").read_text().strip().splitlines() or ["(no message)"]
+                    print(f"job {job} failed (exit {code}): {lines[-1]}", file=sys.stderr)
+            out_of_time = bool(signalled) or time.time() > deadline
+            ready = [
+                job
+                for job in plan.jobs
+                if job not in finished | set(running) | set(failed)
+                and not (max_steps and job in stopped)
+                and all(dependency in finished for dependency in plan.jobs[job].after)
+            ]
+            if out_of_time:
+                ready = []
+            share = max(1, cores // max(1, min(cores, len(running) + len(ready))))
+            for job, (process, threads) in running.items():
+                if threads > share and ready:
+                    process.send_signal(signal.SIGTERM)  # restarted below with its share of the cores
+                    stopped.discard(job)
+            for job in ready[: max(0, cores - len(running))]:
+                command = [sys.executable, "-m", "codec.training.campaign", "job", str(plan.path), job]
+                command += ["--threads", str(share), "--deadline", str(deadline), "--max-steps", str(max_steps)]
+                (plan.runs / job).mkdir(parents=True, exist_ok=True)
+                with open(plan.runs / job / "stderr.log", "a") as errors:
+                    running[job] = (subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors), share)
+                stopped.discard(job)
+            if out_of_time:
+                for process, _ in running.values():
+                    process.send_signal(signal.SIGTERM)
+            for job, bar in bars.items():
+                info = progress(plan, job)
+                bar.n = info.step
+                bar.set_postfix_str(f"{info.steps_per_hour:,.0f} steps/h" if info.steps_per_hour else "", refresh=True)
+            if not running and (out_of_time or not ready):
+                break
+            time.sleep(POLL_SECONDS)
+    finally:
+        for process, _ in running.values():
+            process.send_signal(signal.SIGTERM)
+        for process, _ in running.values():
+            process.wait()
+        for bar in bars.values():
+            bar.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        (plan.runs / "status.txt").write_text(status_table(plan) + "\n")
+        lock.release()
+    if failed:
+        return 1
+    return 0 if finished == set(plan.jobs) else STOPPED
+
+
+def exported_job(plan: Plan, job: str) -> Path:
+    """The exported model file of a finished job: its run's, or made from its milestone on a fresh clone."""
+    import torch
+
+    from codec.checkpoint import export_model
+    from codec.models import build_model
+    from codec.training.config import TrainConfig
+    from codec.training.loop import EXPORTED, model_config
+
+    path = plan.runs / job / EXPORTED
+    if path.exists():
+        return path
+    if not progress(plan, job).done:
+        raise CampaignError(f"job {job!r} of {plan.path} is not done")
+    config = TrainConfig(**plan.jobs[job].fields)
+    saved = torch.load(plan.milestone(job), map_location="cpu", weights_only=True)
+    model = build_model(model_config(config))
+    model.load_state_dict(saved["model"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    export_model(model, path, {"training": saved["config"], "precision": saved.get("precision"), "from": str(plan.milestone(job))})
+    return path
+
+
+def export_state(plan: Plan, target: Path) -> None:
+    """Copy the plan's milestones and logs to `target` (how a lent GPU machine brings them back)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(plan.state.glob("*")):
+        shutil.copyfile(path, target / path.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="campaign", description="Run a training campaign plan (see codec/training/campaign.py).")
+    parser.add_argument("plan", help="the plan's TOML file")
+    parser.add_argument("--status", action="store_true", help="print each job's steps, speed and ETA, and start nothing")
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="jobs at once, one core each (default: all cores)")
+    parser.add_argument("--minutes", type=float, default=0.0, help="stop every job (checkpoints and milestones written) after this long")
+    parser.add_argument("--max-steps", type=int, default=0, help="stop each job after this many more steps")
+    parser.add_argument("--export", type=Path, help="afterwards, copy the milestones here (e.g. $OUT on a lent GPU)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["job"]:
+        return _job_main(argv[1:])
+    args = parser.parse_args(argv)
+    try:
+        plan = load_plan(args.plan)
+        if args.status:
+            print(status_table(plan))
+            return 0
+        code = run_campaign(plan, args.cores, args.minutes, args.max_steps, show=not args.quiet)
+    except CampaignError as error:
+        print(f"campaign: {error}", file=sys.stderr)
+        return 2
+    if args.export:
+        export_state(plan, args.export)
+    print(status_table(plan))
+    return code
+
+
+def _job_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="campaign job")
+    parser.add_argument("plan")
+    parser.add_argument("job")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--deadline", type=float, default=float("inf"))
+    parser.add_argument("--max-steps", type=int, default=0)
+    args = parser.parse_args(argv)
+    return run_job(load_plan(args.plan), args.job, args.threads, args.deadline, args.max_steps)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

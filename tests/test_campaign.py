@@ -1,0 +1,126 @@
+"""Campaigns: plans are checked before anything starts, and a campaign resumed from its committed
+state in a fresh folder ends with the same weights as one that ran without interruption."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from codec.training.campaign import STOPPED, CampaignError, _Lock, load_plan, run_campaign, status_table
+
+PLAN = """
+name = "tiny"
+runs = "{root}/runs"
+state = "{root}/state"
+[defaults]
+source = "gaussian"
+N = 16
+M = 1
+dim = 1
+codebook_size = 32
+batch = 64
+precision = "fp32"
+{extra}
+[jobs.base]
+method = "uq-aun"
+steps = {base_steps}
+[jobs.ours]
+method = "ours"
+after = ["base"]
+steps = 40
+"""
+
+
+def write_plan(root: Path, base_steps: int = 60, extra: str = "") -> Path:
+    path = root / "plan.toml"
+    root.mkdir(parents=True, exist_ok=True)
+    path.write_text(PLAN.format(root=root, base_steps=base_steps, extra=extra))
+    return path
+
+
+def final_weights(root: Path, job: str) -> dict:
+    return torch.load(root / "state" / f"{job}.pt", weights_only=True)["model"]
+
+
+def test_resumed_from_committed_state_in_a_fresh_folder_ends_with_the_same_weights(tmp_path):
+    whole = load_plan(write_plan(tmp_path / "whole"))
+    assert run_campaign(whole, cores=1, show=False) == 0
+
+    first = load_plan(write_plan(tmp_path / "first"))
+    assert run_campaign(first, cores=1, max_steps=30, show=False) == STOPPED
+    assert torch.load(first.milestone("base"), weights_only=True)["step"] == 30
+    assert not first.milestone("ours").exists()
+    # a fresh clone: only the tracked state folder travels, not the run folder
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    shutil.copytree(first.state, fresh / "state")
+    resumed = load_plan(write_plan(fresh))
+    assert run_campaign(resumed, cores=1, show=False) == 0
+    for job in ("base", "ours"):
+        expected, got = final_weights(tmp_path / "whole", job), final_weights(fresh, job)
+        assert expected.keys() == got.keys()
+        for name in expected:
+            assert torch.equal(expected[name], got[name]), (job, name)
+    assert "done" in status_table(resumed)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("[jobs.other]\nmethod = 'nope'\nsteps = 5", "unknown method 'nope'"),
+        ("[jobs.other]\nlearning_rate = 0.1", "unknown field 'learning_rate'"),
+        ("[jobs.other]\nafter = ['missing']", "unknown job 'missing'"),
+        ("[jobs.a]\nafter = ['b']\n[jobs.b]\nafter = ['a']", "cycle"),
+    ],
+)
+def test_a_bad_plan_is_refused_naming_what_is_wrong(tmp_path, extra, message):
+    path = write_plan(tmp_path)
+    path.write_text(path.read_text() + "\n" + extra + "\n")
+    with pytest.raises(CampaignError, match=message):
+        load_plan(path)
+    command = [sys.executable, "scripts/campaign.py", str(path)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and message.split("'")[0] in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_second_campaign_on_the_same_runs_refuses(tmp_path):
+    plan = load_plan(write_plan(tmp_path))
+    lock = _Lock(plan.runs)
+    try:
+        with pytest.raises(CampaignError, match="another campaign is running"):
+            run_campaign(plan, cores=1, show=False)
+    finally:
+        lock.release()
+
+
+def test_a_damaged_checkpoint_resumes_from_the_previous_one(tmp_path):
+    plan = load_plan(write_plan(tmp_path, base_steps=200, extra="checkpoint_seconds = 0.0"))
+    assert run_campaign(plan, cores=1, max_steps=20, show=False) == STOPPED
+    checkpoint = plan.runs / "base" / "checkpoint.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    assert run_campaign(plan, cores=1, show=False) == 0
+    assert "damaged" in (plan.runs / "base" / "stderr.log").read_text()
+
+
+def test_sigterm_stops_the_campaign_with_a_milestone(tmp_path):
+    plan = write_plan(tmp_path, base_steps=100_000)
+    process = subprocess.Popen(
+        [sys.executable, "scripts/campaign.py", str(plan), "--cores", "1", "--quiet"],
+        cwd=Path(__file__).parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    log = tmp_path / "runs" / "base" / "log.jsonl"
+    deadline = time.time() + 60
+    while not (log.exists() and log.read_text().count("\n") >= 2) and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == STOPPED
+    step = torch.load(tmp_path / "state" / "base.pt", weights_only=True)["step"]
+    assert 50 <= step < 100_000
