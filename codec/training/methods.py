@@ -177,9 +177,9 @@ def alternating_step(model: VQCodec, x: torch.Tensor, optimizers: dict, config: 
     quantizer (sphere noise for 'ours'), update the encoder.
     """
     quantizer = model.quantizer
+    y = model.analysis(x)  # one encoder pass serves both steps: the centers step leaves the encoder as it is
     with torch.no_grad():
-        y = model.analysis(x)
-        vectors = quantizer.to_vectors(y)
+        vectors = quantizer.to_vectors(y.detach())
         indices = _training_indices(model, vectors, config)
     shape = y.shape
     y_hat = quantizer.from_vectors(quantizer.lookup(indices), shape)
@@ -187,7 +187,7 @@ def alternating_step(model: VQCodec, x: torch.Tensor, optimizers: dict, config: 
     _update(optimizers["decoder"], _with_wasserstein(loss, model, vectors, config), config.clip_grad_norm)
 
     with frozen(model.g_s, model.quantizer, model.entropy):
-        vectors = quantizer.to_vectors(model.analysis(x))
+        vectors = quantizer.to_vectors(y)
         approximate, rate = ENCODER_APPROXIMATIONS[config.method](model, vectors, config)
         encoder_loss, _, _ = rd_loss(rate, x, model.synthesis(quantizer.from_vectors(approximate, shape)), config.lmbda)
         _update(optimizers["encoder"], encoder_loss, config.clip_grad_norm)
