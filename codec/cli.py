@@ -16,7 +16,7 @@ from bitstream.format import BitstreamError, Header, parse
 from codec import zoo
 from codec.errors import USER_ERRORS, ImageInputError, OutputExistsError
 from codec.files import atomic_write, check_writable
-from codec.training.config import TrainConfig
+from codec.training.config import CHOICES, TrainConfig, field_docs
 
 
 class CommandError(Exception):
@@ -65,7 +65,19 @@ def _compress_one(exported, image, target: Path) -> tuple[float, float]:
     return 8 * len(encoded.data) / (height * width), psnr(mse, 255.0)
 
 
+def _model_for_quality(quality: int) -> str:
+    """The default curve's shipped model for a cwebp-style quality 0-100 (its points split the range evenly)."""
+    if not 0 <= quality <= 100:
+        raise CommandError(f"--quality must be between 0 and 100, not {quality}")
+    curve = zoo.curve(zoo.default_name())
+    return curve[min(len(curve) - 1, quality * len(curve) // 100)]
+
+
 def cmd_compress(args: argparse.Namespace) -> int:
+    if args.quality is not None:
+        if args.model is not None:
+            raise CommandError("give --quality or --model, not both")
+        args.model = _model_for_quality(args.quality)
     source, target = Path(args.input), Path(args.output)
     if not source.exists():
         raise CommandError(f"{source} does not exist")
@@ -133,9 +145,15 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    default = zoo.default_name() if zoo.names() else None
-    for name in zoo.names():
-        print(f"{name}{' (default)' if name == default else ''}")
+    """A table of the shipped models: what each is and what it gives on Kodak."""
+    print(f"{'model':16s} {'method':8s} {'d':>2s} {'MB':>5s} {'Kodak bpp':>10s} {'PSNR dB':>8s}")
+    for row in zoo.table():
+        size = f"{row['megabytes']:.1f}" if row["megabytes"] is not None else "-"
+        bpp = f"{row['kodak_bpp']:.4f}" if row["kodak_bpp"] is not None else "-"
+        quality = f"{row['kodak_psnr']:.2f}" if row["kodak_psnr"] is not None else "-"
+        dim = str(row["dim"]) if row["dim"] else "-"
+        default = "  (default)" if row["default"] else ""
+        print(f"{row['name']:16s} {row['method'] or '-':8s} {dim:>2s} {size:>5s} {bpp:>10s} {quality:>8s}{default}")
     return 0
 
 
@@ -205,6 +223,8 @@ def cmd_toy(args: argparse.Namespace) -> int:
         steps = args.steps or study.STEPS
         points, check = study.learned_curve(args.source, curve, slopes, steps, Path(args.runs))
         curves = {curve.name: (f"{args.method}, d={args.dim}, {steps} steps", points, {"bitstream": check})}
+    if folder.suffix == ".json" and len(curves) > 1:
+        raise CommandError(f"--out {folder} names one file, but {args.method} makes {len(curves)} curves: give a folder")
     for name, (description, points, extra) in curves.items():
         print(f"wrote {study.write_curve(folder, args.source, name, description, points, **extra)}")
     return 0
@@ -214,21 +234,45 @@ def cmd_train(args: argparse.Namespace) -> int:
     from codec.training.loop import train
 
     fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-    print(f"exported {train(TrainConfig(**fields)).exported}")
+    try:
+        config = TrainConfig(**fields)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    print(f"exported {train(config).exported}")
     return 0
 
 
-def _add_train_options(parser: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field, with the dataclass default."""
+def _add_train_options(parser: argparse.ArgumentParser, with_methods: bool) -> None:
+    """One option per TrainConfig field, with its documentation and default; the methods with theirs.
+
+    The method registry imports torch, so it is read only when the command is `train`.
+    """
+    docs = field_docs()
+    methods = None
+    if with_methods:
+        from codec.training.methods import METHODS, VQ_OPTIONS
+
+        methods = METHODS
+        width = max(map(len, METHODS))
+        lines = [f"  {name:{width}s}  {m.description}" for name, m in METHODS.items()]
+        lines += ["", "options read by every VQ method: " + ", ".join(f"--{o.replace('_', '-')}" for o in VQ_OPTIONS)]
+        lines += [f"options read by {name} only: " + ", ".join(f"--{o.replace('_', '-')}" for o in m.options)
+                  for name, m in METHODS.items() if m.options]
+        parser.epilog = "methods:\n" + "\n".join(lines)
     for field in dataclasses.fields(TrainConfig):
         flag = f"--{field.name.replace('_', '-')}"
+        text = f"{docs.get(field.name, '')} (default: {field.default!r})".replace("%", "%%")
         if isinstance(field.default, bool):
-            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=field.default)
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=field.default, help=text)
+        elif field.name == "method" and methods is not None:
+            parser.add_argument(flag, dest=field.name, default=field.default, choices=list(methods), help=text)
+        elif field.name in CHOICES:
+            parser.add_argument(flag, dest=field.name, default=field.default, choices=CHOICES[field.name], help=text)
         else:
-            parser.add_argument(flag, dest=field.name, type=type(field.default), default=field.default)
+            parser.add_argument(flag, dest=field.name, type=type(field.default), default=field.default, help=text)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vqcodec", description="Learned image codec with channel-split vector quantization.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -236,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("input", help="image file, or a folder whose images are all compressed")
     compress.add_argument("output", help=".bin file, or a folder when the input is a folder")
     compress.add_argument("--model", help="shipped model name or model file (default: the shipped default)")
+    compress.add_argument(
+        "--quality", type=int, metavar="Q",
+        help="0-100 as in cwebp: picks a model of the default's curve, low Q = small file, high Q = best quality",
+    )
     compress.add_argument("--force", action="store_true", help="overwrite existing outputs")
     compress.set_defaults(run=cmd_compress)
 
@@ -280,18 +328,22 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("--slope", type=float, action="append", help="loss = bpd + slope * MSE; one point each (default: the study's)")
     toy.add_argument("--steps", type=int, help="training steps per point (default: the study's)")
     toy.add_argument("--rate-gradient", default="mixture", choices=("mixture", "sphere"))
-    toy.add_argument("--out", default="results/toy")
+    toy.add_argument("--out", default="results/toy", help="a folder (<source>_<curve>.json inside), or a .json file")
     toy.add_argument("--runs", default="runs/toy")
     toy.set_defaults(run=cmd_toy)
 
-    train = commands.add_parser("train", help="train a model (see codec/training/config.py)")
-    _add_train_options(train)
+    train = commands.add_parser(
+        "train", help="train a model (vqcodec train --help lists every option and method)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_train_options(train, with_methods=list(argv[:1]) == ["train"])
     train.set_defaults(run=cmd_train)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return args.run(args)
     except (CommandError, FileNotFoundError, IsADirectoryError, PermissionError, *USER_ERRORS) as error:

@@ -45,6 +45,32 @@ def resolve(name_or_path: str | None) -> Path:
     )
 
 
+def curve(name: str) -> list[str]:
+    """The shipped rate points of the curve that model `name` belongs to (`<curve>-q<i>`), by rate."""
+    stem = name.rsplit("-q", 1)[0] if "-q" in name else name
+    models = _index()["models"]
+    points = [n for n in models if n == name or (n.rsplit("-q", 1)[0] == stem and n.rsplit("-q", 1)[-1].isdigit())]
+    return sorted(points, key=lambda n: (models[n].get("kodak_bpp") or 0.0, n))
+
+
+def table() -> list[dict]:
+    """One row per shipped model: name, method, d, size in MB, Kodak bpp and PSNR, whether it is the default."""
+    index = _index()
+    rows = []
+    for name in names():
+        entry = index["models"][name]
+        rows.append({
+            "name": name,
+            "method": entry.get("method"),
+            "dim": entry.get("dim"),
+            "megabytes": (WEIGHTS / entry["file"]).stat().st_size / 1e6 if (WEIGHTS / entry["file"]).exists() else None,
+            "kodak_bpp": entry.get("kodak_bpp"),
+            "kodak_psnr": entry.get("kodak_psnr"),
+            "default": name == index["default"],
+        })
+    return rows
+
+
 def path_for_id(model_id: bytes) -> Path | None:
     """The shipped model file whose id is `model_id`, if any."""
     for entry in _index()["models"].values():
@@ -53,10 +79,14 @@ def path_for_id(model_id: bytes) -> Path | None:
     return None
 
 
-def register(name: str, file_name: str, model_id: bytes, make_default: bool = False) -> None:
-    """Add (or replace) a shipped model in the index; used by the scripts that export models."""
+def register(name: str, file_name: str, model_id: bytes, facts: dict, make_default: bool = False) -> None:
+    """Add (or replace) a shipped model in the index; used by the scripts that export models.
+
+    `facts` are what `vqcodec models` shows without loading the model: "method", "dim" (None for
+    uniform quantization), "kodak_bpp" and "kodak_psnr" (from the model's Kodak evaluation).
+    """
     index = _index()
-    index["models"][name] = {"file": file_name, "id": model_id.hex()}
+    index["models"][name] = {"file": file_name, "id": model_id.hex(), **facts}
     if make_default or index["default"] is None:
         index["default"] = name
     INDEX.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")

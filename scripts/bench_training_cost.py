@@ -68,7 +68,7 @@ def worker(options: dict, steps: int, data: str) -> dict:
     from codec.training.codebook_init import init_codebooks_from_latents
     from codec.training.config import TrainConfig
     from codec.training.loop import model_config
-    from codec.training.methods import STEPS, make_optimizers
+    from codec.training import methods
 
     known = TrainConfig.__dataclass_fields__
     precision = options.pop("precision")
@@ -78,7 +78,10 @@ def worker(options: dict, steps: int, data: str) -> dict:
     model = build_model(model_config(config))
     if isinstance(model, VQCodec):
         init_codebooks_from_latents(model, sampler, config)
-    optimizers = make_optimizers(model, config)
+    if hasattr(methods, "METHODS"):  # the registry
+        optimizers, step = methods.METHODS[config.method].optimizers(model, config), methods.METHODS[config.method].step
+    else:  # an engine from before it
+        optimizers, step = methods.make_optimizers(model, config), methods.STEPS[config.method]
     memory_format = torch.contiguous_format
     resolved = "fp32 (before)"
     if "precision" in known:  # this engine: channels-last transforms, precision as configured
@@ -111,7 +114,7 @@ def worker(options: dict, steps: int, data: str) -> dict:
         timer.seconds = {}
         started = time.perf_counter()
         batch = sampler.batch(step, config.batch).contiguous(memory_format=memory_format)
-        STEPS[config.method](model, batch, optimizers, config)
+        step(model, batch, optimizers, config)
         timings.append(time.perf_counter() - started)
         phases.append(dict(timer.seconds))
     median = statistics.median(timings[warmup:])

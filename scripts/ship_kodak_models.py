@@ -23,14 +23,20 @@ from codec.training.loop import EXPORTED
 TABLE = zoo.WEIGHTS / "KODAK.md"
 
 
-def ship_point(recipe: Recipe, curve: str, index: int, make_default: bool) -> dict:
+def ship_point(recipe: Recipe, curve: str, index: int, make_default: bool, kodak: dict[str, tuple[float, float]]) -> dict:
     """Copy and register one rate point; returns its row for KODAK.md."""
     name = recipe.point_name(curve, index)
     target = zoo.WEIGHTS / f"{name}.pt"
     shutil.copyfile(recipe.runs / name / EXPORTED, target)
     exported = load_exported(target)
-    zoo.register(name, target.name, exported.model_id, make_default=make_default)
     training = exported.record["training"]
+    facts = {
+        "method": training["method"],
+        "dim": training["dim"] if exported.model.config.quantizer == "vq" else None,
+        "kodak_bpp": round(kodak[name][0], 4),
+        "kodak_psnr": round(kodak[name][1], 2),
+    }
+    zoo.register(name, target.name, exported.model_id, facts, make_default=make_default)
     return {
         "name": name, "curve": curve, "lambda": training["lmbda"], "steps": training["steps"],
         "seconds": exported.record["wall_seconds"], "machine": exported.record["machine"],
@@ -80,8 +86,9 @@ def main() -> None:
     names = [recipe.point_name(curve, index) for curve in args.curves for index in range(len(recipe.lambdas))]
     if args.default not in names:
         parser.error(f"--default must be one of the shipped points: {', '.join(names)}")
+    kodak = {name: point for curve in args.curves for name, point in measured(args.results, curve).items()}
     rows = [
-        ship_point(recipe, curve, index, recipe.point_name(curve, index) == args.default)
+        ship_point(recipe, curve, index, recipe.point_name(curve, index) == args.default, kodak)
         for curve in args.curves
         for index in range(len(recipe.lambdas))
     ]

@@ -57,7 +57,7 @@ def tiny_zoo(tmp_path, monkeypatch, tiny_vq_path, tiny_vq) -> str:
     (weights / "tiny.pt").write_bytes(tiny_vq_path.read_bytes())
     monkeypatch.setattr(zoo, "WEIGHTS", weights)
     monkeypatch.setattr(zoo, "INDEX", weights / "index.json")
-    zoo.register("tiny", "tiny.pt", tiny_vq.model_id, make_default=True)
+    zoo.register("tiny", "tiny.pt", tiny_vq.model_id, {"method": "ours", "dim": 4}, make_default=True)
     return "tiny"
 
 

@@ -167,3 +167,69 @@ def test_bad_image_is_refused_before_a_model_is_loaded(tmp_path, tiny_zoo):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "not an image" in result.stderr
+
+
+def test_train_help_explains_every_option_and_lists_every_method(capsys):
+    import dataclasses
+
+    from codec.training.config import TrainConfig, field_docs
+    from codec.training.methods import METHODS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    docs = field_docs()
+    for field in dataclasses.fields(TrainConfig):
+        assert f"--{field.name.replace('_', '-')}" in text
+        assert field.name in docs, f"TrainConfig.{field.name} has no docstring"
+        assert " ".join(docs[field.name].split()[:4]) in text
+        assert f"(default: {field.default!r})" in text
+    for name, method in METHODS.items():
+        assert f"{name} {method.description}" in text
+
+
+def test_train_refuses_an_unknown_choice_in_one_line(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--method", "nope"])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_models_prints_a_table_with_the_default(tiny_zoo, capsys):
+    code, out, _ = run(capsys, "models")
+    header, row = out.splitlines()[:2]
+    assert code == 0 and "Kodak bpp" in header and "PSNR" in header
+    assert row.split()[:3] == ["tiny", "ours", "4"] and row.endswith("(default)")
+
+
+def test_quality_picks_among_the_default_curve(tmp_path, photo, tiny_zoo, tiny_vq_path, capsys):
+    from bitstream.format import parse
+    from codec import zoo
+    from codec.checkpoint import load_exported
+
+    other = make_exported(tmp_path, ModelConfig("vq", N=8, M=8, dim=4, codebook_size=32), seed=1, name="other.pt")
+    for name, path, bpp in (("tiny-q0", tiny_vq_path, 0.1), ("tiny-q1", other, 0.5)):
+        (zoo.WEIGHTS / path.name).write_bytes(path.read_bytes())
+        zoo.register(name, path.name, load_exported(path).model_id, {"method": "ours", "dim": 4, "kodak_bpp": bpp}, make_default=name == "tiny-q0")
+    made_by = {}
+    for quality in (0, 49, 50, 100):
+        assert run(capsys, "compress", photo, tmp_path / f"{quality}.bin", "--quality", quality)[0] == 0
+        made_by[quality] = parse((tmp_path / f"{quality}.bin").read_bytes())[0].model_id
+    assert made_by[0] == made_by[49] == load_exported(tiny_vq_path).model_id
+    assert made_by[50] == made_by[100] == load_exported(other).model_id
+    assert run(capsys, "compress", photo, tmp_path / "x.bin", "--quality", 101)[0] == 1
+    code, _, err = run(capsys, "compress", photo, tmp_path / "y.bin", "--quality", 50, "--model", "tiny-q0")
+    assert code == 1 and "not both" in err
+
+
+def test_toy_out_names_the_json_it_writes(tmp_path, capsys, monkeypatch):
+    from codec.toy import study
+
+    # what is tested is where the curve goes; ECVQ's own cost (minutes) is tested elsewhere
+    point = {"bpd": 1.0, "psnr": 5.0}
+    monkeypatch.setattr(study, "ecvq_curve", lambda source, slopes: [point])
+    monkeypatch.setattr(study, "bound_curves", lambda source: {"a": ("a", [point]), "b": ("b", [point])})
+    target = tmp_path / "mine.json"
+    assert run(capsys, "toy", "--source", "gaussian", "--method", "ecvq", "--slope", "8", "--out", target)[0] == 0
+    assert target.is_file() and not list(tmp_path.glob("gaussian_*.json"))
+    code, _, err = run(capsys, "toy", "--source", "laplace", "--method", "rd-bound", "--out", tmp_path / "b.json")
+    assert code == 1 and "give a folder" in err

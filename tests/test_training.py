@@ -18,12 +18,12 @@ from codec.training.config import TrainConfig
 from codec.training.data import CropSampler
 from codec.training.codebook_init import init_codebooks_from_latents
 from codec.training.loop import CHECKPOINT, LOG, model_config, train
-from codec.training.methods import STEPS, make_optimizers
+from codec.training.methods import METHODS, VQ_OPTIONS
 from codec.training.precision import autocast_dtype, resolve_precision
 from tests.conftest import random_image
 
 TINY = dict(N=8, M=8, dim=2, codebook_size=16, crop=32, batch=2, lmbda=0.01)
-METHODS = [
+CASES = [
     ("uq-aun", {}),
     ("uq-ste", {}),
     ("vq-ste", {"rate_weight": 0.01}),
@@ -52,15 +52,26 @@ def tiny_setup(image_folder, method, options=None, lr=3e-3):
     sampler = CropSampler(image_folder, config.crop, seed=0)
     if config.quantizer == "vq":
         init_codebooks_from_latents(model, sampler, config)
-    return config, model, sampler, make_optimizers(model, config)
+    return config, model, sampler, METHODS[method].optimizers(model, config)
 
 
-@pytest.mark.parametrize("method, options", METHODS)
+def test_every_registered_method_is_tested_and_described():
+    """A new method is one class in codec/training/methods.py and one entry in CASES."""
+    assert {name for name, _ in CASES} == set(METHODS)
+    fields = {field.name for field in dataclasses.fields(TrainConfig)}
+    for name, method in METHODS.items():
+        assert method.name == name and len(method.description) > 20 and "\n" not in method.description
+        assert method.quantizer in ("uq", "vq")
+        assert set(method.options) <= fields, name
+    assert set(VQ_OPTIONS) <= fields
+
+
+@pytest.mark.parametrize("method, options", CASES)
 def test_loss_goes_down_on_a_fixed_batch(image_folder, method, options):
     # Plain Adam: what is tested is that each method's gradients lower its own loss.
     config, model, sampler, optimizers = tiny_setup(image_folder, method, {**options, "clip_grad_norm": 0.0})
     batch = sampler.batch(0, 4)
-    losses = [STEPS[method](model, batch, optimizers, config).loss for _ in range(60)]
+    losses = [METHODS[method].step(model, batch, optimizers, config).loss for _ in range(60)]
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
 
 
@@ -73,7 +84,7 @@ def test_bf16_steps_lower_the_loss_and_keep_rates_and_search_in_float32(image_fo
     assert y.dtype == torch.float32 and model.synthesis(y).dtype == torch.float32
     with torch.autocast("cpu", dtype=torch.bfloat16):  # the transforms' own convolutions do run in bf16
         assert model.g_a(batch).dtype == torch.bfloat16
-    losses = [STEPS[method](model, batch, optimizers, config).loss for _ in range(60)]
+    losses = [METHODS[method].step(model, batch, optimizers, config).loss for _ in range(60)]
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
 
 
@@ -112,7 +123,7 @@ def test_alternation_freezes_the_right_parts(image_folder, method, options):
 
     for name, optimizer in optimizers.items():
         optimizer.step = spy(name, optimizer.step)
-    STEPS[method](model, sampler.batch(0, 2), optimizers, config)
+    METHODS[method].step(model, sampler.batch(0, 2), optimizers, config)
     same = lambda a, b: all(torch.equal(x, y) for x, y in zip(a, b))  # noqa: E731
     # Centers step ran first and left the encoder untouched ...
     assert same(seen["encoder_at_decoder"], encoder_before)
@@ -251,13 +262,13 @@ def test_the_aux_learning_rate_sets_how_fast_the_coded_support_moves(tmp_path):
 
 def test_a_diverging_run_stops_before_saving_the_bad_step(tmp_path, monkeypatch):
     config = TrainConfig(method="uq-aun", source="gaussian", out=str(tmp_path), N=8, M=1, batch=64, steps=5, checkpoint_seconds=0)
-    healthy = STEPS["uq-aun"]
+    healthy = METHODS["uq-aun"].step
 
     def diverging(model, x, optimizers, config):
         result = healthy(model, x, optimizers, config)
         return dataclasses.replace(result, loss=float("nan")) if len((tmp_path / LOG).read_text().splitlines()) >= 2 else result
 
-    monkeypatch.setitem(STEPS, "uq-aun", diverging)
+    monkeypatch.setattr(METHODS["uq-aun"], "step", diverging)
     with pytest.raises(TrainingDivergedError, match="diverged at step 3"):
         train(dataclasses.replace(config, log_every=1))
     saved = torch.load(tmp_path / CHECKPOINT, weights_only=True)

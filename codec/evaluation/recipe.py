@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from codec.training.config import TrainConfig
+from codec.training.methods import METHODS
 from codec.training.loop import CHECKPOINT
 
 LAMBDAS = (0.0002, 0.0018, 0.0067, 0.025)
@@ -76,12 +77,12 @@ class Curve:
 
 def _vq(method: str, dim: int, **extra) -> Curve:
     sizes = {1: 256, 2: 4096, 4: 4096}
-    text = f"{method}, d={dim}, {sizes[dim]} codewords per group" + "".join(f", {k}={v}" for k, v in extra.items())
+    text = f"{METHODS[method].description}; d={dim}, {sizes[dim]} codewords per group" + "".join(f", {k}={v}" for k, v in extra.items())
     return Curve(text, {"method": method, "dim": dim, "codebook_size": sizes[dim], **extra})
 
 
 CURVES: dict[str, Curve] = {
-    "uq-aun": Curve("uq-aun: uniform quantization, additive uniform noise, factorized entropy model", {"method": "uq-aun"}),
+    "uq-aun": Curve(METHODS["uq-aun"].description, {"method": "uq-aun"}),
     "vq-ste-1d": _vq("vq-ste", 1),
     "vq-ste-2d": _vq("vq-ste", 2),
     "vq-ste-4d": _vq("vq-ste", 4),

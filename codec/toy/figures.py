@@ -15,7 +15,7 @@ from codec.toy import study
 from codec.toy.evaluate import code_and_reconstruct
 from codec.toy.sources import SOURCES
 from codec.training.config import TrainConfig
-from codec.training.methods import STEPS, make_optimizers
+from codec.training.methods import method
 
 GAUSSIAN_FIGURE_SLOPE = 3.5
 BOOMERANG_FIGURE_SLOPE = 16.0
@@ -62,7 +62,7 @@ def encoder_gradient(exported: ExportedModel, x: torch.Tensor) -> tuple[torch.Te
     """
     config = TrainConfig(**exported.record["training"])
     model = copy.deepcopy(exported.model).float().train()
-    optimizers = make_optimizers(model, config)
+    optimizers = method(config.method).optimizers(model, config)
     for optimizer in optimizers.values():
         for group in optimizer.param_groups:
             group["lr"] = 0.0
@@ -74,7 +74,7 @@ def encoder_gradient(exported: ExportedModel, x: torch.Tensor) -> tuple[torch.Te
 
     handle = model.g_a.register_forward_hook(keep_gradient)
     try:
-        STEPS[config.method](model, x, optimizers, config)
+        method(config.method).step(model, x, optimizers, config)
     finally:
         handle.remove()
     with torch.no_grad():

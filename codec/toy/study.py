@@ -45,7 +45,9 @@ class ToyCurve:
 
     @property
     def name(self) -> str:
-        if self.method.startswith("uq"):
+        from codec.training.methods import method
+
+        if method(self.method).quantizer == "uq":
             return self.method
         suffix = "-sphere" if self.rate_gradient == "sphere" else ""
         return f"{self.method}-{self.dim}d{suffix}"
@@ -91,10 +93,11 @@ SLOPES = {
 
 
 def write_curve(folder: Path, source: str, name: str, description: str, points: list[dict], **extra) -> Path:
-    """`<folder>/<source>_<name>.json`, points sorted by rate; `extra` goes beside "results"."""
+    """`<folder>/<source>_<name>.json` (or `folder` itself when it names a .json file), points sorted by
+    rate; `extra` goes beside "results"."""
     points = sorted(points, key=lambda p: p["bpd"])
     results = {key: [p[key] for p in points] for key in points[0]}
-    path = Path(folder) / f"{source}_{name}.json"
+    path = Path(folder) if Path(folder).suffix == ".json" else Path(folder) / f"{source}_{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"name": name, "description": description, "results": results, **extra}, indent=2) + "\n")
     return path

@@ -2,32 +2,47 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 from dataclasses import dataclass
 
 from codec.training.precision import PRECISIONS
 
-METHODS = ("uq-aun", "uq-ste", "vq-ste", "ours", "soft-to-hard", "gumbel", "no-alternation")
 RATE_GRADIENTS = ("mixture", "sphere")
+CHOICES = {"codebook_init": ("samples", "lattice"), "rate_gradient": RATE_GRADIENTS, "precision": PRECISIONS}
+"""The allowed values of the TrainConfig fields that take one of a few."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """One training run. Loss = bits per pixel + lmbda * 255^2 * MSE (CompressAI's convention)."""
 
     method: str = "ours"
+    """The training method (codec/training/methods.py; `vqcodec train --help` lists them)."""
     data: str = "../shared/train"
+    """Folder of training photographs (random crops of them are the batches)."""
     source: str = ""
     """A toy source (gaussian, boomerang, laplace) to train on instead of `data`; M must be its dimension."""
     out: str = "runs/default"
+    """Run folder: checkpoints, log.jsonl and the exported model.pt; re-running with it resumes."""
     lmbda: float = 0.013
+    """Rate-distortion trade-off: loss = bpp + lmbda * 255^2 * MSE (CompressAI's q1-q8 use 0.0018-0.18)."""
     N: int = 64
+    """Hidden channels of the transforms (the MLP width for toy sources)."""
     M: int = 64
+    """Latent channels (the source's dimension for toy sources)."""
     dim: int = 4
+    """VQ dimension d: each group of d latent channels has its own codebook."""
     codebook_size: int = 4096
+    """Codewords per VQ codebook (K)."""
     crop: int = 128
+    """Side of the square training crops, in pixels."""
     batch: int = 8
+    """Crops (or toy samples) per step."""
     steps: int = 2000
+    """Training steps in all (a resumed run continues up to this)."""
     lr: float = 2e-4
+    """Adam learning rate of the transforms; the other learning rates are scales of it."""
     entropy_lr_scale: float = 10.0
     """The VQ logits' learning rate relative to `lr`."""
     codebook_lr_scale: float = 1.0
@@ -47,6 +62,7 @@ class TrainConfig:
     clip_grad_norm: float = 1.0
     """Gradient norm clip of every step (0 = none); GDN transforms diverge without it at higher rates."""
     seed: int = 0
+    """Seed of the initialization, the batches and the noise."""
     init_from: str = ""
     """A training checkpoint whose transforms start this run (VQ codebooks then start from its latents)."""
     codebook_init: str = "samples"
@@ -58,6 +74,7 @@ class TrainConfig:
     wasserstein: bool = False
     """Add paper 002's Gaussian Wasserstein loss between each group's latents and codewords."""
     wasserstein_weight: float = 0.3
+    """Weight of the Wasserstein loss."""
     vq_beta: float = 1.0
     """Weight of the VQ distance loss (codebook + commitment) of vq-ste."""
     rate_weight: float = 0.0
@@ -70,18 +87,31 @@ class TrainConfig:
     """The transforms' training precision: 'fp32', 'bf16' (autocast), or 'auto' (bf16 where it is measured
     faster on this device, codec/training/precision.py). A resumed run keeps the precision it started with."""
     checkpoint_seconds: float = 120.0
+    """A checkpoint is written at least this often (and at the end)."""
     log_every: int = 25
+    """Steps between lines of log.jsonl."""
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r} (choose from {', '.join(METHODS)})")
-        if self.codebook_init not in ("samples", "lattice"):
-            raise ValueError(f"unknown codebook init {self.codebook_init!r} (choose 'samples' or 'lattice')")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r} (choose from {', '.join(PRECISIONS)})")
-        if self.rate_gradient not in RATE_GRADIENTS:
-            raise ValueError(f"unknown rate gradient {self.rate_gradient!r} (choose from {', '.join(RATE_GRADIENTS)})")
+        from codec.training.methods import method  # the registry imports torch: only when a run is configured
+
+        method(self.method)
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"unknown {name.replace('_', ' ')} {getattr(self, name)!r} (choose from {', '.join(choices)})")
 
     @property
     def quantizer(self) -> str:
-        return "uq" if self.method.startswith("uq") else "vq"
+        """The codec family the method trains, "uq" or "vq"."""
+        from codec.training.methods import method
+
+        return method(self.method).quantizer
+
+
+def field_docs(cls: type = TrainConfig) -> dict[str, str]:
+    """The docstring written under each field of a dataclass, by field name (what the CLI's help shows)."""
+    body = ast.parse(inspect.getsource(cls)).body[0].body
+    docs = {}
+    for field, after in zip(body, body[1:]):
+        if isinstance(field, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+            docs[field.target.id] = " ".join(str(after.value.value).split())
+    return docs

@@ -34,7 +34,7 @@ from codec.toy.data import SourceSampler
 from codec.training.codebook_init import init_codebooks_from_latents, reactivate_dead_codewords
 from codec.training.config import TrainConfig
 from codec.training.data import CropSampler
-from codec.training.methods import STEPS, make_optimizers
+from codec.training.methods import method
 from codec.training.precision import autocast_dtype, resolve_precision
 
 CHECKPOINT = "checkpoint.pt"
@@ -208,7 +208,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     sampler = make_sampler(config)
     model = build_model(model_config(config)).to(device)
-    optimizers = make_optimizers(model, config)
+    optimizers = method(config.method).optimizers(model, config)
     is_vq = isinstance(model, VQCodec)
     counts = torch.zeros(model.quantizer.groups, config.codebook_size, device=device) if is_vq else None
     step, elapsed = 0, 0.0
@@ -231,7 +231,7 @@ def train(
         _broadcast_parameters(model)
         _average_gradients_before_steps(optimizers, world)
     model.train()
-    run_step = STEPS[config.method]
+    run_step = method(config.method).step
     last_save = time.monotonic()
     started = time.monotonic() - elapsed
     share = config.batch // world

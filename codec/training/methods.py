@@ -1,5 +1,7 @@
-"""One training step per method: each takes the model, a batch, its optimizers and the config.
+"""Training methods, one class each: name, one-line description, the options it reads, optimizers, step.
 
+`METHODS` is the registry: the CLI's choices and help, the benchmarks, the Kodak recipe and the
+tests read it, so a new method is one class here (decorated with `@register`) and one test.
 Methods (DESIGN.md section 2):
 - uq-aun, uq-ste: uniform quantization with additive uniform noise / straight-through rounding.
 - vq-ste: NVTC-style VQ, entropy-constrained assignment, straight-through, VQ distance loss.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, ClassVar, Iterator
 
 import torch
 from torch import nn
@@ -28,9 +30,6 @@ from codec.training.losses import (
     vq_distance_loss,
     wasserstein_loss,
 )
-
-ALTERNATING = ("ours", "soft-to-hard", "gumbel")
-
 
 @dataclass
 class StepResult:
@@ -66,6 +65,61 @@ def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip: float = 
     optimizer.step()
 
 
+# The registry ------------------------------------------------------------------------------------
+
+
+class Method:
+    """A training method. Subclasses set the class attributes and implement `step`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    """One line: what the method does (the CLI's help shows it)."""
+    quantizer: ClassVar[str] = "vq"
+    """The codec family it trains: "uq" (UQCodec) or "vq" (VQCodec)."""
+    options: ClassVar[tuple[str, ...]] = ()
+    """The TrainConfig fields only this method (or its family) reads, besides the common ones."""
+
+    def optimizers(self, model: UQCodec | VQCodec, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers `step` updates, by name; a VQ method by default updates everything with one.
+
+        The VQ logits learn `entropy_lr_scale` times faster than the rest: with Adam a logit moves
+        about one learning rate per step, and a codeword's probability must be able to follow its
+        use. The codewords learn `codebook_lr_scale` times as fast.
+        """
+        transforms = [*model.g_a.parameters(), *model.g_s.parameters()]
+        return {"main": torch.optim.Adam([{"params": transforms}, *_quantizer_groups(model, config)], lr=config.lr)}
+
+    def step(self, model: UQCodec | VQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
+        raise NotImplementedError
+
+
+VQ_OPTIONS = (
+    "dim", "codebook_size", "codebook_init", "entropy_lr_scale", "codebook_lr_scale",
+    "sinkhorn", "wasserstein", "wasserstein_weight", "reactivate_every",
+)
+"""The TrainConfig fields every VQ method reads."""
+
+METHODS: dict[str, Method] = {}
+"""Every training method by name, in the order they were registered."""
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator: add one instance of a method to METHODS under its name."""
+    if cls.name in METHODS:
+        raise ValueError(f"two training methods are named {cls.name!r}")
+    METHODS[cls.name] = cls()
+    return cls
+
+
+def _quantizer_groups(model: VQCodec, config: TrainConfig) -> list[dict]:
+    """Adam parameter groups of the codebooks and the logits, each with its learning-rate scale."""
+    scale, codebook_scale = config.entropy_lr_scale, config.codebook_lr_scale
+    return [
+        {"params": list(model.quantizer.parameters()), "lr": config.lr * codebook_scale, "lr_scale": codebook_scale},
+        {"params": list(model.entropy.parameters()), "lr": config.lr * scale, "lr_scale": scale},
+    ]
+
+
 # Uniform quantization ---------------------------------------------------------------------------
 
 
@@ -77,25 +131,45 @@ def _bottleneck_bits(model: UQCodec, y_hat: torch.Tensor) -> torch.Tensor:
     return -torch.log2(bottleneck.likelihood_lower_bound(likelihood)).sum()
 
 
-def _uq_update(model: UQCodec, x: torch.Tensor, y_hat: torch.Tensor, bits: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
-    loss, bpp, mse = rd_loss(bits, x, model.synthesis(y_hat), config.lmbda)
-    _update(optimizers["main"], loss, config.clip_grad_norm)
-    _update(optimizers["aux"], model.entropy_bottleneck.loss())
-    return _result(loss, bpp, mse)
+class UniformQuantization(Method):
+    """The uq methods: compressai's EntropyBottleneck, whose quantiles (the coded support) learn from
+    their own aux loss with their own optimizer and learning rate."""
+
+    quantizer = "uq"
+    options = ("aux_lr",)
+
+    def optimizers(self, model: UQCodec, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+        main = [p for name, p in model.named_parameters() if not name.endswith("quantiles")]
+        adam = torch.optim.Adam
+        return {"main": adam(main, lr=config.lr), "aux": adam([model.entropy_bottleneck.quantiles], lr=config.aux_lr)}
+
+    def update(self, model: UQCodec, x: torch.Tensor, y_hat: torch.Tensor, bits: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
+        loss, bpp, mse = rd_loss(bits, x, model.synthesis(y_hat), config.lmbda)
+        _update(optimizers["main"], loss, config.clip_grad_norm)
+        _update(optimizers["aux"], model.entropy_bottleneck.loss())
+        return _result(loss, bpp, mse)
 
 
-def uq_aun_step(model: UQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
-    """Additive uniform noise in training; the bottleneck's quantile (aux) loss has its own optimizer."""
-    y_tilde, likelihoods = model.entropy_bottleneck(model.analysis(x))
-    return _uq_update(model, x, y_tilde, -torch.log2(likelihoods).sum(), optimizers, config)
+@register
+class UqAun(UniformQuantization):
+    name = "uq-aun"
+    description = "uniform quantization trained with additive uniform noise (Balle et al.), factorized entropy model"
+
+    def step(self, model: UQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
+        y_tilde, likelihoods = model.entropy_bottleneck(model.analysis(x))
+        return self.update(model, x, y_tilde, -torch.log2(likelihoods).sum(), optimizers, config)
 
 
-def uq_ste_step(model: UQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
-    """Rounding around the medians in the forward pass, identity gradient in the backward pass."""
-    y = model.analysis(x)
-    medians = model.entropy_bottleneck._get_medians().reshape(1, -1, 1, 1)
-    y_hat = y + (torch.round(y - medians) + medians - y).detach()
-    return _uq_update(model, x, y_hat, _bottleneck_bits(model, y_hat), optimizers, config)
+@register
+class UqSte(UniformQuantization):
+    name = "uq-ste"
+    description = "uniform quantization by rounding around the medians, straight-through gradient"
+
+    def step(self, model: UQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
+        y = model.analysis(x)
+        medians = model.entropy_bottleneck._get_medians().reshape(1, -1, 1, 1)
+        y_hat = y + (torch.round(y - medians) + medians - y).detach()
+        return self.update(model, x, y_hat, _bottleneck_bits(model, y_hat), optimizers, config)
 
 
 # Vector quantization ----------------------------------------------------------------------------
@@ -114,19 +188,25 @@ def _with_wasserstein(loss: torch.Tensor, model: VQCodec, vectors: torch.Tensor,
     return loss + config.wasserstein_weight * wasserstein_loss(vectors, model.quantizer.codebooks)
 
 
-def vq_ste_step(model: VQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
-    """NVTC-style: the decoder sees the codeword, the encoder gets the decoder's gradient unchanged."""
-    quantizer = model.quantizer
-    y = model.analysis(x)
-    vectors = quantizer.to_vectors(y)
-    indices = _training_indices(model, vectors, config)
-    codewords = quantizer.lookup(indices)
-    straight_through = vectors + (codewords - vectors).detach()
-    x_hat = model.synthesis(quantizer.from_vectors(straight_through, y.shape))
-    loss, bpp, mse = rd_loss(model.entropy.bits(indices), x, x_hat, config.lmbda)
-    loss = _with_wasserstein(loss + config.vq_beta * vq_distance_loss(vectors, codewords), model, vectors, config)
-    _update(optimizers["main"], loss, config.clip_grad_norm)
-    return _result(loss, bpp, mse, indices)
+@register
+class VqSte(Method):
+    name = "vq-ste"
+    description = "NVTC-style VQ: entropy-constrained search, straight-through gradient, VQ distance loss"
+    options = ("rate_weight", "vq_beta")
+
+    def step(self, model: VQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
+        """The decoder sees the codeword, the encoder gets the decoder's gradient unchanged."""
+        quantizer = model.quantizer
+        y = model.analysis(x)
+        vectors = quantizer.to_vectors(y)
+        indices = _training_indices(model, vectors, config)
+        codewords = quantizer.lookup(indices)
+        straight_through = vectors + (codewords - vectors).detach()
+        x_hat = model.synthesis(quantizer.from_vectors(straight_through, y.shape))
+        loss, bpp, mse = rd_loss(model.entropy.bits(indices), x, x_hat, config.lmbda)
+        loss = _with_wasserstein(loss + config.vq_beta * vq_distance_loss(vectors, codewords), model, vectors, config)
+        _update(optimizers["main"], loss, config.clip_grad_norm)
+        return _result(loss, bpp, mse, indices)
 
 
 def _mean_squared_radius(vectors: torch.Tensor, quantized: torch.Tensor) -> torch.Tensor:
@@ -162,87 +242,90 @@ def _relaxed_approximation(assignment: Callable) -> Callable:
     return approximation
 
 
-ENCODER_APPROXIMATIONS = {
-    "ours": _sphere_approximation,
-    "soft-to-hard": _relaxed_approximation(soft_assignment),
-    "gumbel": _relaxed_approximation(gumbel_assignment),
-}
-
-
-def alternating_step(model: VQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
+class Alternating(Method):
     """Encoder/decoder alternating optimization (paper 004).
 
     Centers step: encoder frozen, actual quantization, update decoder, codebooks and logits.
     Boundaries step: decoder, codebooks and logits frozen, a differentiable approximation of the
-    quantizer (sphere noise for 'ours'), update the encoder.
+    quantizer (`approximation`), update the encoder, at `encoder_lr_scale` times the learning rate.
     """
-    quantizer = model.quantizer
-    y = model.analysis(x)  # one encoder pass serves both steps: the centers step leaves the encoder as it is
-    with torch.no_grad():
-        vectors = quantizer.to_vectors(y.detach())
-        indices = _training_indices(model, vectors, config)
-    shape = y.shape
-    y_hat = quantizer.from_vectors(quantizer.lookup(indices), shape)
-    loss, bpp, mse = rd_loss(model.entropy.bits(indices), x, model.synthesis(y_hat), config.lmbda)
-    _update(optimizers["decoder"], _with_wasserstein(loss, model, vectors, config), config.clip_grad_norm)
 
-    with frozen(model.g_s, model.quantizer, model.entropy):
-        vectors = quantizer.to_vectors(y)
-        approximate, rate = ENCODER_APPROXIMATIONS[config.method](model, vectors, config)
-        encoder_loss, _, _ = rd_loss(rate, x, model.synthesis(quantizer.from_vectors(approximate, shape)), config.lmbda)
-        _update(optimizers["encoder"], encoder_loss, config.clip_grad_norm)
-    return _result(loss, bpp, mse, indices)
+    options = ("encoder_lr_scale",)
+    approximation: ClassVar[Callable[[VQCodec, torch.Tensor, TrainConfig], tuple[torch.Tensor, torch.Tensor]]]
 
-
-def no_alternation_step(model: VQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
-    """Ablation A1: sphere noise fed to the decoder, everything updated at once.
-
-    The codebooks learn from a k-means style distance loss and the logits from the actual indices.
-    """
-    quantizer = model.quantizer
-    y = model.analysis(x)
-    vectors = quantizer.to_vectors(y)
-    noisy, rate = _sphere_approximation(model, vectors, config)
-    indices = _training_indices(model, vectors.detach(), config)
-    codebook_loss = ((vectors.detach() - quantizer.lookup(indices)) ** 2).sum(-1).mean()
-    x_tilde = model.synthesis(quantizer.from_vectors(noisy, y.shape))
-    encoder_loss, _, mse = rd_loss(rate, x, x_tilde, config.lmbda)
-    logits_loss, bpp, _ = rd_loss(model.entropy.bits(indices), x, x_tilde.detach(), 0.0)
-    loss = _with_wasserstein(encoder_loss + logits_loss + codebook_loss, model, vectors, config)
-    _update(optimizers["main"], loss, config.clip_grad_norm)
-    return _result(encoder_loss, bpp, mse, indices)
-
-
-STEPS: dict[str, Callable[..., StepResult]] = {
-    "uq-aun": uq_aun_step,
-    "uq-ste": uq_ste_step,
-    "vq-ste": vq_ste_step,
-    "ours": alternating_step,
-    "soft-to-hard": alternating_step,
-    "gumbel": alternating_step,
-    "no-alternation": no_alternation_step,
-}
-
-
-def make_optimizers(model: UQCodec | VQCodec, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
-    """The optimizers a method steps, by name; 'aux' keeps its own learning rate.
-
-    The VQ logits learn `entropy_lr_scale` times faster than the rest: with Adam a logit moves about
-    one learning rate per step, and a codeword's probability must be able to follow its use. The
-    codewords learn `codebook_lr_scale` and the alternating methods' encoder `encoder_lr_scale` times as fast.
-    """
-    adam = torch.optim.Adam
-    if config.quantizer == "uq":
-        main = [p for name, p in model.named_parameters() if not name.endswith("quantiles")]
-        return {"main": adam(main, lr=config.lr), "aux": adam([model.entropy_bottleneck.quantiles], lr=config.aux_lr)}
-    scale = config.entropy_lr_scale
-    entropy = {"params": list(model.entropy.parameters()), "lr": config.lr * scale, "lr_scale": scale}
-    codebook_scale = config.codebook_lr_scale
-    codebooks = {"params": list(model.quantizer.parameters()), "lr": config.lr * codebook_scale, "lr_scale": codebook_scale}
-    if config.method in ALTERNATING:
+    def optimizers(self, model: VQCodec, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+        adam = torch.optim.Adam
+        encoder = {"params": list(model.g_a.parameters()), "lr_scale": config.encoder_lr_scale}
         return {
-            "decoder": adam([{"params": list(model.g_s.parameters())}, codebooks, entropy], lr=config.lr),
-            "encoder": adam([{"params": list(model.g_a.parameters()), "lr_scale": config.encoder_lr_scale}], lr=config.lr * config.encoder_lr_scale),
+            "decoder": adam([{"params": list(model.g_s.parameters())}, *_quantizer_groups(model, config)], lr=config.lr),
+            "encoder": adam([encoder], lr=config.lr * config.encoder_lr_scale),
         }
-    transforms = [*model.g_a.parameters(), *model.g_s.parameters()]
-    return {"main": adam([{"params": transforms}, codebooks, entropy], lr=config.lr)}
+
+    def step(self, model: VQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
+        quantizer = model.quantizer
+        y = model.analysis(x)  # one encoder pass serves both steps: the centers step leaves the encoder as it is
+        with torch.no_grad():
+            vectors = quantizer.to_vectors(y.detach())
+            indices = _training_indices(model, vectors, config)
+        shape = y.shape
+        y_hat = quantizer.from_vectors(quantizer.lookup(indices), shape)
+        loss, bpp, mse = rd_loss(model.entropy.bits(indices), x, model.synthesis(y_hat), config.lmbda)
+        _update(optimizers["decoder"], _with_wasserstein(loss, model, vectors, config), config.clip_grad_norm)
+
+        with frozen(model.g_s, model.quantizer, model.entropy):
+            vectors = quantizer.to_vectors(y)
+            approximate, rate = type(self).approximation(model, vectors, config)
+            encoder_loss, _, _ = rd_loss(rate, x, model.synthesis(quantizer.from_vectors(approximate, shape)), config.lmbda)
+            _update(optimizers["encoder"], encoder_loss, config.clip_grad_norm)
+        return _result(loss, bpp, mse, indices)
+
+
+@register
+class Ours(Alternating):
+    name = "ours"
+    description = "encoder/decoder alternation with the sphere-noise approximation (paper 004)"
+    options = ("encoder_lr_scale", "rate_gradient")
+    approximation = staticmethod(_sphere_approximation)
+
+
+@register
+class SoftToHard(Alternating):
+    name = "soft-to-hard"
+    description = "ablation A2: the alternation with a softmax assignment over codewords (Agustsson et al. 2017)"
+    approximation = staticmethod(_relaxed_approximation(soft_assignment))
+
+
+@register
+class Gumbel(Alternating):
+    name = "gumbel"
+    description = "ablation A3: the alternation with a Gumbel-softmax assignment (Zhu et al. 2022)"
+    approximation = staticmethod(_relaxed_approximation(gumbel_assignment))
+
+
+@register
+class NoAlternation(Method):
+    name = "no-alternation"
+    description = "ablation A1: sphere noise fed to the decoder, encoder, decoder and codebooks updated together"
+    options = ("rate_gradient",)
+
+    def step(self, model: VQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
+        """The codebooks learn from a k-means style distance loss and the logits from the actual indices."""
+        quantizer = model.quantizer
+        y = model.analysis(x)
+        vectors = quantizer.to_vectors(y)
+        noisy, rate = _sphere_approximation(model, vectors, config)
+        indices = _training_indices(model, vectors.detach(), config)
+        codebook_loss = ((vectors.detach() - quantizer.lookup(indices)) ** 2).sum(-1).mean()
+        x_tilde = model.synthesis(quantizer.from_vectors(noisy, y.shape))
+        encoder_loss, _, mse = rd_loss(rate, x, x_tilde, config.lmbda)
+        logits_loss, bpp, _ = rd_loss(model.entropy.bits(indices), x, x_tilde.detach(), 0.0)
+        loss = _with_wasserstein(encoder_loss + logits_loss + codebook_loss, model, vectors, config)
+        _update(optimizers["main"], loss, config.clip_grad_norm)
+        return _result(encoder_loss, bpp, mse, indices)
+
+
+def method(name: str) -> Method:
+    """The registered method `name`; an unknown name is a ValueError listing the known ones."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r} (choose from {', '.join(METHODS)})")
+    return METHODS[name]
