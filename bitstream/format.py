@@ -1,10 +1,10 @@
-"""The `.bin` file format, version 1: a fixed-size header, then the entropy-coded payload.
+"""The `.bin` file format, version 2: a fixed-size header, then the entropy-coded payload.
 
 Layout (all integers little-endian)::
 
     offset size field
     0      4    magic            b"VQCB"
-    4      1    format version   1
+    4      1    format version   2 (1 is still read)
     5      16   model id         first 16 bytes of the SHA-256 of the exported model
     21     4    height           original image height in pixels (1 .. MAX_SIDE)
     25     4    width            original image width in pixels (1 .. MAX_SIDE)
@@ -14,6 +14,10 @@ Layout (all integers little-endian)::
     32     4    payload length   bytes of entropy-coded payload that follow the header
     36     4    CRC32            over bytes 0..35 and the whole payload
     40     ...  payload
+
+Version 2 codes every group with its table plus an escape symbol (entropy/coder.py), so latents
+outside a uniform quantizer's coded support are coded losslessly; version 1 files, whose encoder
+clamped them, decode as before.
 
 Parsing checks every field (and the CRC) before anything else is done with the file, so a
 damaged or hostile file is refused before a model is loaded or memory is allocated for it.
@@ -27,7 +31,10 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = b"VQCB"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The version this vqcodec writes."""
+READ_VERSIONS = (1, 2)
+"""The versions it reads."""
 MODEL_ID_BYTES = 16
 MAX_SIDE = 1 << 16
 MAX_PIXELS = 1 << 28
@@ -75,12 +82,14 @@ def pack(header: Header, payload: bytes) -> bytes:
     """Serialize header and payload into the bytes of a `.bin` file."""
     if len(header.model_id) != MODEL_ID_BYTES:
         raise ValueError(f"model id must be {MODEL_ID_BYTES} bytes")
+    if header.version not in READ_VERSIONS:
+        raise ValueError(f"format version {header.version} is not one this vqcodec reads")
     _check_geometry(header.height, header.width, header.pad_bottom, header.pad_right)
     if header.payload_length != len(payload):
         raise ValueError("header payload length does not match the payload")
     fields = _FIELDS.pack(
         MAGIC,
-        FORMAT_VERSION,
+        header.version,
         header.model_id,
         header.height,
         header.width,
@@ -102,9 +111,9 @@ def parse(data: bytes) -> tuple[Header, bytes]:
         raise BitstreamError("not a vqcodec file (wrong magic bytes)")
     if len(data) < 5:
         raise BitstreamError("file is truncated (no format version)")
-    if data[4] != FORMAT_VERSION:
+    if data[4] not in READ_VERSIONS:
         raise BitstreamError(
-            f"unsupported format version {data[4]} (this vqcodec reads version {FORMAT_VERSION})"
+            f"unsupported format version {data[4]} (this vqcodec reads versions {', '.join(map(str, READ_VERSIONS))})"
         )
     if len(data) < HEADER_BYTES:
         raise BitstreamError(f"file is truncated ({len(data)} bytes, the header alone is {HEADER_BYTES})")

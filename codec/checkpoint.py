@@ -19,10 +19,11 @@ from bitstream.format import MODEL_ID_BYTES
 from codec.errors import ModelFileError
 from codec.files import atomic_write
 from codec.models import ModelConfig, UQCodec, VQCodec, build_model
+from entropy import bottleneck
 from entropy.tables import quantize_pmf
 
 EXPORT_FORMAT = "vqcodec-model/1"
-_CODER_BUFFERS = ("entropy_bottleneck._quantized_cdf", "entropy_bottleneck._offset", "entropy_bottleneck._cdf_length")
+_CODER_BUFFERS = tuple(f"entropy_bottleneck.{name}" for name in bottleneck.CODER_BUFFERS)
 """compressai's own coder tables: not used by our coder, and their shapes vary, so they are not exported."""
 
 

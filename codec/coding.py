@@ -66,7 +66,7 @@ def encode(exported: ExportedModel, pixels: np.ndarray, mode: ImageMode = ImageM
     """Encode an (H, W, 3) uint8 image into a complete `.bin` file."""
     height, width = pixels.shape[:2]
     symbols, shape = image_symbols(exported, pixels)
-    payload = coder.encode(list(symbols.numpy()), exported.tables)
+    payload = coder.encode(list(symbols.numpy()), exported.tables, escape=True)
     header = Header(
         model_id=exported.model_id,
         height=height,
@@ -106,7 +106,7 @@ def decode_symbols(exported: ExportedModel, header: Header, payload: bytes) -> t
     shape = latent_shape(exported, header)
     positions = shape[0] * shape[2] * shape[3]
     try:
-        groups = coder.decode(payload, exported.tables, [positions] * len(exported.tables))
+        groups = coder.decode(payload, exported.tables, [positions] * len(exported.tables), escape=header.version >= 2)
     except (ValueError, RuntimeError) as error:
         raise BitstreamError(f"payload cannot be decoded ({error})") from None
     return torch.from_numpy(np.stack(groups)), shape

@@ -17,6 +17,7 @@ from torch import nn
 
 from codec.quantizers import ChannelSplitVQ
 from codec.transforms import AnalysisTransform, ResidualMLP, SynthesisTransform
+from entropy import bottleneck
 from entropy.discrete import DiscreteEntropyModel
 
 
@@ -103,15 +104,14 @@ class VQCodec(_TransformCodec):
 class UQCodec(_TransformCodec):
     """Uniform scalar quantization per channel with compressai's factorized EntropyBottleneck.
 
-    For coding, each channel's integers are limited to the support the bottleneck's tail quantiles
-    span (frozen by `freeze_support`); symbol = clamp(round(y - median)) - low.
+    For coding, each channel's tables cover the support the bottleneck's tail quantiles span (frozen
+    by `freeze_support`); symbol = round(y - median) - low, and a symbol outside [0, high - low] is
+    escaped by the coder (entropy/coder.py) rather than clamped, as CompressAI does.
     """
 
     def __init__(self, config: ModelConfig) -> None:
-        from compressai.entropy_models import EntropyBottleneck
-
         super().__init__(config)
-        self.entropy_bottleneck = EntropyBottleneck(config.M)
+        self.entropy_bottleneck = bottleneck.make(config.M)
         self.register_buffer("medians", torch.zeros(config.M))
         self.register_buffer("support_low", torch.zeros(config.M, dtype=torch.long))
         self.register_buffer("support_high", torch.zeros(config.M, dtype=torch.long))
@@ -119,17 +119,16 @@ class UQCodec(_TransformCodec):
     @torch.no_grad()
     def freeze_support(self) -> None:
         """Fix medians and the integer support per channel from the learned tail quantiles."""
-        quantiles = self.entropy_bottleneck.quantiles[:, 0, :]
-        self.medians.copy_(quantiles[:, 1])
-        self.support_low.copy_(torch.floor(quantiles[:, 0] - quantiles[:, 1]).long())
-        self.support_high.copy_(torch.ceil(quantiles[:, 2] - quantiles[:, 1]).long())
+        low, median, high = bottleneck.tail_quantiles(self.entropy_bottleneck)
+        self.medians.copy_(median)
+        self.support_low.copy_(torch.floor(low - median).long())
+        self.support_high.copy_(torch.ceil(high - median).long())
 
     def _per_channel(self, y: torch.Tensor) -> torch.Tensor:
         return y.transpose(0, 1).reshape(self.config.M, -1)
 
     def to_symbols(self, y: torch.Tensor) -> torch.Tensor:
         steps = torch.round(self._per_channel(y) - self.medians[:, None])
-        steps = torch.maximum(torch.minimum(steps, self.support_high[:, None]), self.support_low[:, None])
         return (steps - self.support_low[:, None]).long()
 
     def from_symbols(self, symbols: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -142,8 +141,8 @@ class UQCodec(_TransformCodec):
         steps = torch.arange(max(lengths), dtype=torch.float32)
         values = (self.support_low[:, None] + steps) + self.medians[:, None]
         with torch.no_grad():
-            likelihood, _, _ = self.entropy_bottleneck._likelihood(values.unsqueeze(1))
-        return [likelihood[c, 0, :n].double().clamp_min(1e-12).numpy() for c, n in enumerate(lengths)]
+            likelihood = bottleneck.likelihoods(self.entropy_bottleneck, values)
+        return [likelihood[c, :n].double().clamp_min(1e-12).numpy() for c, n in enumerate(lengths)]
 
 
 def build_model(config: ModelConfig) -> VQCodec | UQCodec:

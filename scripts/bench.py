@@ -43,7 +43,6 @@ from codec.checkpoint import load_exported
 from codec.files import atomic_write
 from codec.images import image_paths, load_image, save_image
 from entropy import coder
-from entropy.tables import information_bits
 
 RESULTS = Path("results/bench.json")
 LARGE_SIZE = (4000, 3000)
@@ -70,7 +69,7 @@ def ours(exported, source: Path, folder: Path) -> tuple[dict, dict, dict]:
     y = encode.run("transform", coding.latent, exported, image.pixels)
     with torch.no_grad():
         symbols = encode.run("search", exported.model.to_symbols, y)
-    payload = encode.run("entropy_coding", coder.encode, list(symbols.numpy()), exported.tables)
+    payload = encode.run("entropy_coding", coder.encode, list(symbols.numpy()), exported.tables, escape=True)
     header = Header(exported.model_id, height, width, image.mode, coding.padding(height), coding.padding(width), len(payload))
     data = pack(header, payload)
     target = folder / f"{source.stem}.bin"
@@ -81,7 +80,7 @@ def ours(exported, source: Path, folder: Path) -> tuple[dict, dict, dict]:
     decoded, shape = decode.run("entropy_coding", coding.decode_symbols, exported, parsed, payload)
     pixels = decode.run("transform", coding.reconstruct, exported, decoded, shape, height, width)
     decode.run("file_io", save_image, folder / f"{source.stem}.ppm", pixels, parsed.mode)
-    ideal = sum(information_bits(t, s) for t, s in zip(exported.tables, symbols.numpy()))
+    ideal = sum(coder.ideal_bits(t, s, escape=True) for t, s in zip(exported.tables, symbols.numpy()))
     stats = {"symbols": symbols.numel(), "payload_bits": 8 * len(payload), "ideal_bits": ideal}
     return encode.seconds, decode.seconds, stats
 

@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from bitstream.format import HEADER_BYTES, MAX_SIDE, BitstreamError, Header, ImageMode, pack, parse
+from bitstream.format import FORMAT_VERSION, HEADER_BYTES, MAX_SIDE, BitstreamError, Header, ImageMode, pack, parse
 
 MODEL_ID = bytes(range(16))
 
@@ -21,7 +21,7 @@ def test_round_trip_keeps_every_field():
     data = sample_file()
     header, payload = parse(data)
     assert (header.model_id, header.height, header.width, header.mode) == (MODEL_ID, 33, 17, ImageMode.RGB)
-    assert (header.pad_bottom, header.pad_right, header.version) == (15, 15, 1)
+    assert (header.pad_bottom, header.pad_right, header.version) == (15, 15, FORMAT_VERSION)
     assert payload == b"\x01\x02\x03\x04" * 4
     assert len(data) == HEADER_BYTES + 16
 

@@ -9,7 +9,7 @@ import torch
 from bitstream.format import HEADER_BYTES, parse
 from codec import coding
 from codec.checkpoint import load_exported
-from entropy.tables import information_bits
+from entropy import coder
 from tests.conftest import random_image
 
 
@@ -58,7 +58,7 @@ def test_file_size_is_the_information_content_plus_header(tiny_vq):
     pixels = random_image(256, 256, seed=7)
     data = coding.compress(tiny_vq, pixels)
     symbols, _ = coding.image_symbols(tiny_vq, pixels)
-    ideal = sum(information_bits(t, s) for t, s in zip(tiny_vq.tables, symbols.numpy()))
+    ideal = sum(coder.ideal_bits(t, s, escape=True) for t, s in zip(tiny_vq.tables, symbols.numpy()))
     payload_bits = 8 * (len(data) - HEADER_BYTES)
     assert ideal <= payload_bits <= 1.005 * ideal + 32
 
@@ -73,3 +73,19 @@ def test_export_and_load_keep_the_model_id(tiny_vq_path, tiny_vq):
     again = load_exported(tiny_vq_path)
     assert again.model_id == tiny_vq.model_id
     assert all(np.array_equal(a, b) for a, b in zip(again.tables, tiny_vq.tables))
+
+
+def test_latents_far_outside_the_coded_support_are_coded_losslessly(tiny_uq, monkeypatch):
+    """The uq codec escapes what its tables do not cover, where version 1 clamped it."""
+    model = tiny_uq.model
+    analysis = model.analysis
+    monkeypatch.setattr(model, "analysis", lambda x: 3000.0 * analysis(x))
+    pixels = random_image(48, 64, seed=9)
+    symbols, shape = coding.image_symbols(tiny_uq, pixels)
+    size = (model.support_high - model.support_low + 1)[:, None]
+    outside = (symbols < 0) | (symbols >= size)
+    assert outside.float().mean() > 0.5 and symbols.abs().max() > 300
+    header, payload = parse(coding.compress(tiny_uq, pixels))
+    decoded, _ = coding.decode_symbols(tiny_uq, header, payload)
+    assert header.version == 2 and torch.equal(decoded, symbols)
+    assert np.array_equal(coding.decompress(tiny_uq, header, payload), coding.reconstruct(tiny_uq, symbols, shape, 48, 64))

@@ -90,3 +90,28 @@ def test_discrete_model_bits_match_its_probabilities():
     indices = torch.tensor([[0, 1, 2], [3, 3, 3]])
     assert float(model.bits(indices)) == pytest.approx(1 + 2 + 3 + 2 * 3)
     assert np.allclose(model.pmfs()[0], [0.5, 0.25, 0.125, 0.125])
+
+
+def test_escaped_symbols_round_trip_on_both_sides_and_cost_what_ideal_bits_says():
+    rng = np.random.default_rng(11)
+    tables = [quantize_pmf(rng.random(12) + 0.05) for _ in range(3)]
+    symbols = [rng.integers(0, 12, 2000) for _ in range(3)]
+    symbols[0][[0, 5, 9]] = [-1, 12, -(2**31) + 5]
+    symbols[2][-4:] = [2**31, 13, -7, 500]
+    with pytest.raises(ValueError, match="outside its table"):
+        coder.encode(symbols, tables)
+    payload = coder.encode(symbols, tables, escape=True)
+    decoded = coder.decode(payload, tables, [2000] * 3, escape=True)
+    assert all(np.array_equal(a, b) for a, b in zip(symbols, decoded))
+    ideal = sum(coder.ideal_bits(t, s, escape=True) for t, s in zip(tables, symbols))
+    assert ideal <= 8 * len(payload) <= 1.005 * ideal + 64
+    with pytest.raises(ValueError, match="too far outside"):
+        coder.encode([np.array([2**40])], tables[:1], escape=True)
+
+
+def test_escape_tables_are_integer_and_cost_in_support_symbols_almost_nothing():
+    freq = quantize_pmf(np.array([0.7, 0.2, 0.1]))
+    extended = coder.with_escape(freq)
+    assert extended.sum() == TOTAL and extended[-1] == coder.ESCAPE_FREQ and extended.dtype == np.int64
+    symbols = np.array([0, 1, 2] * 1000)
+    assert coder.ideal_bits(freq, symbols, escape=True) - information_bits(freq, symbols) < 1e-3 * len(symbols)

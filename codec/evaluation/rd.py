@@ -21,7 +21,7 @@ from codec import coding
 from codec.checkpoint import ExportedModel
 from codec.images import image_paths, load_image
 from codec.models import psnr
-from entropy.tables import information_bits
+from entropy import coder
 
 MS_SSIM_MIN_SIDE = 161
 """MS-SSIM's five scales need images larger than this on the shorter side."""
@@ -96,7 +96,7 @@ class LearnedCodec:
 
     def ideal_bits(self, pixels: np.ndarray) -> float:
         symbols, _ = coding.image_symbols(self.exported, pixels)
-        return sum(information_bits(t, s) for t, s in zip(self.exported.tables, symbols.numpy()))
+        return sum(coder.ideal_bits(t, s, escape=True) for t, s in zip(self.exported.tables, symbols.numpy()))
 
 
 def evaluate_folder(exported: ExportedModel, folder: Path, label: str = "") -> list[ImageResult]:

@@ -8,7 +8,6 @@ import torch
 
 from codec.checkpoint import ExportedModel
 from entropy import coder
-from entropy.tables import information_bits
 
 CHUNK = 1 << 16
 
@@ -35,9 +34,9 @@ def evaluate_toy(exported: ExportedModel, samples: torch.Tensor, bitstream: bool
     groups = torch.cat(symbols, dim=1).numpy()
     values = samples.numel()
     result = {
-        "bpd": sum(information_bits(t, s) for t, s in zip(exported.tables, groups)) / values,
+        "bpd": sum(coder.ideal_bits(t, s, escape=True) for t, s in zip(exported.tables, groups)) / values,
         "psnr": -10 * math.log10(squared_error / values),
     }
     if bitstream:
-        result["bitstream_bpd"] = 8 * len(coder.encode(list(groups), exported.tables)) / values
+        result["bitstream_bpd"] = 8 * len(coder.encode(list(groups), exported.tables, escape=True)) / values
     return result

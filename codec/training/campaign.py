@@ -198,9 +198,10 @@ def write_milestone(plan: Plan, job: str, checkpoint: Path) -> None:
         atomic_write(plan.state / f"{job}.log.jsonl", log.read_bytes())
 
 
-def run_job(plan: Plan, job: str, threads: int, deadline: float, max_steps: int) -> int:
+def run_job(plan: Plan, job: str, threads: int, deadline: float, max_steps: int, signalled: list | None = None) -> int:
     """Train one job until it ends, a signal or the deadline stops it, or it ran `max_steps` steps (0 = no limit).
 
+    `signalled` (appended to on SIGTERM or SIGINT) may carry signals that arrived before the call.
     Returns 0 when the job is done, 3 when it was stopped with a checkpoint and milestone written.
     """
     import torch
@@ -220,7 +221,7 @@ def run_job(plan: Plan, job: str, threads: int, deadline: float, max_steps: int)
     saved = load_checkpoint(out)
     first_step = int(saved["step"]) if saved else 0
     del saved
-    signalled = []
+    signalled = [] if signalled is None else signalled
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: signalled.append(True))
 
@@ -335,6 +336,7 @@ def run_campaign(plan: Plan, cores: int, minutes: float = 0.0, max_steps: int = 
     stopped: set[str] = set()
     failed: dict[str, int] = {}
     signalled: list[int] = []
+    signalled_jobs: set[str] = set()
     previous = {s: signal.signal(s, lambda signum, frame: signalled.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     bars = {
         job: tqdm(total=plan.jobs[job].steps, desc=job, position=i, disable=not show, leave=True)
@@ -350,6 +352,12 @@ def run_campaign(plan: Plan, cores: int, minutes: float = 0.0, max_steps: int = 
                 if code == 0:
                     finished.add(job)
                 elif code == STOPPED:
+                    stopped.add(job)
+                elif code == -signal.SIGTERM and job in signalled_jobs:
+                    # stopped by our signal before it could write its own (while starting): keep its last checkpoint
+                    checkpoint = plan.runs / job / "checkpoint.pt"
+                    if checkpoint.exists():
+                        write_milestone(plan, job, checkpoint)
                     stopped.add(job)
                 else:
                     failed[job] = code
@@ -369,6 +377,7 @@ def run_campaign(plan: Plan, cores: int, minutes: float = 0.0, max_steps: int = 
             for job, (process, threads) in running.items():
                 if threads > share and ready:
                     process.send_signal(signal.SIGTERM)  # restarted below with its share of the cores
+                    signalled_jobs.add(job)
                     stopped.discard(job)
             for job in ready[: max(0, cores - len(running))]:
                 command = [sys.executable, "-m", "codec.training.campaign", "job", str(plan.path), job]
@@ -378,8 +387,9 @@ def run_campaign(plan: Plan, cores: int, minutes: float = 0.0, max_steps: int = 
                     running[job] = (subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors), share)
                 stopped.discard(job)
             if out_of_time:
-                for process, _ in running.values():
+                for job, (process, _) in running.items():
                     process.send_signal(signal.SIGTERM)
+                    signalled_jobs.add(job)
             for job, bar in bars.items():
                 info = progress(plan, job)
                 bar.n = info.step
@@ -463,6 +473,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _job_main(argv: list[str]) -> int:
+    signalled_early: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):  # before the slow imports: run_job installs its own
+        signal.signal(signum, lambda number, frame: signalled_early.append(number))
     parser = argparse.ArgumentParser(prog="campaign job")
     parser.add_argument("plan")
     parser.add_argument("job")
@@ -470,7 +483,7 @@ def _job_main(argv: list[str]) -> int:
     parser.add_argument("--deadline", type=float, default=float("inf"))
     parser.add_argument("--max-steps", type=int, default=0)
     args = parser.parse_args(argv)
-    return run_job(load_plan(args.plan), args.job, args.threads, args.deadline, args.max_steps)
+    return run_job(load_plan(args.plan), args.job, args.threads, args.deadline, args.max_steps, signalled_early)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from codec.training.losses import (
     vq_distance_loss,
     wasserstein_loss,
 )
+from entropy import bottleneck
 
 @dataclass
 class StepResult:
@@ -123,14 +124,6 @@ def _quantizer_groups(model: VQCodec, config: TrainConfig) -> list[dict]:
 # Uniform quantization ---------------------------------------------------------------------------
 
 
-def _bottleneck_bits(model: UQCodec, y_hat: torch.Tensor) -> torch.Tensor:
-    """Bits of already-quantized values under the bottleneck, differentiable with respect to them."""
-    bottleneck = model.entropy_bottleneck
-    values = y_hat.transpose(0, 1).reshape(model.config.M, 1, -1)
-    likelihood, _, _ = bottleneck._likelihood(values)
-    return -torch.log2(bottleneck.likelihood_lower_bound(likelihood)).sum()
-
-
 class UniformQuantization(Method):
     """The uq methods: compressai's EntropyBottleneck, whose quantiles (the coded support) learn from
     their own aux loss with their own optimizer and learning rate."""
@@ -139,14 +132,15 @@ class UniformQuantization(Method):
     options = ("aux_lr",)
 
     def optimizers(self, model: UQCodec, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
-        main = [p for name, p in model.named_parameters() if not name.endswith("quantiles")]
+        main = [p for name, p in model.named_parameters() if not bottleneck.is_quantile_parameter(name)]
+        quantiles = [p for name, p in model.named_parameters() if bottleneck.is_quantile_parameter(name)]
         adam = torch.optim.Adam
-        return {"main": adam(main, lr=config.lr), "aux": adam([model.entropy_bottleneck.quantiles], lr=config.aux_lr)}
+        return {"main": adam(main, lr=config.lr), "aux": adam(quantiles, lr=config.aux_lr)}
 
     def update(self, model: UQCodec, x: torch.Tensor, y_hat: torch.Tensor, bits: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
         loss, bpp, mse = rd_loss(bits, x, model.synthesis(y_hat), config.lmbda)
         _update(optimizers["main"], loss, config.clip_grad_norm)
-        _update(optimizers["aux"], model.entropy_bottleneck.loss())
+        _update(optimizers["aux"], bottleneck.aux_loss(model.entropy_bottleneck))
         return _result(loss, bpp, mse)
 
 
@@ -156,7 +150,7 @@ class UqAun(UniformQuantization):
     description = "uniform quantization trained with additive uniform noise (Balle et al.), factorized entropy model"
 
     def step(self, model: UQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
-        y_tilde, likelihoods = model.entropy_bottleneck(model.analysis(x))
+        y_tilde, likelihoods = bottleneck.noisy(model.entropy_bottleneck, model.analysis(x))
         return self.update(model, x, y_tilde, -torch.log2(likelihoods).sum(), optimizers, config)
 
 
@@ -167,9 +161,9 @@ class UqSte(UniformQuantization):
 
     def step(self, model: UQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
         y = model.analysis(x)
-        medians = model.entropy_bottleneck._get_medians().reshape(1, -1, 1, 1)
+        medians = bottleneck.medians(model.entropy_bottleneck).reshape(1, -1, 1, 1)
         y_hat = y + (torch.round(y - medians) + medians - y).detach()
-        return self.update(model, x, y_hat, _bottleneck_bits(model, y_hat), optimizers, config)
+        return self.update(model, x, y_hat, bottleneck.bits(model.entropy_bottleneck, y_hat), optimizers, config)
 
 
 # Vector quantization ----------------------------------------------------------------------------
