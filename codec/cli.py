@@ -34,7 +34,7 @@ def _read_bin(path: Path) -> tuple[Header, bytes]:
 
 def _load_model(name_or_path: str | None):
     path = zoo.resolve(name_or_path)
-    from codec.checkpoint import load_exported
+    from codec.model_file import load_exported
 
     return load_exported(path)
 
@@ -122,10 +122,8 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     from codec.images import save_image
 
     exported = _load_model(args.model or str(zoo.path_for_id(header.model_id)))
-    if exported.model_id != header.model_id:
-        raise CommandError(f"{source} was made by model {header.model_id.hex()}, not by the model given")
     try:
-        pixels = coding.decompress(exported, header, payload)
+        pixels = coding.decode(exported, header, payload)
     except BitstreamError as error:
         raise CommandError(f"{source}: {error}") from None
     save_image(target, pixels, header.mode)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bitstream.format import BitstreamError, Header, ImageMode, pack
-from codec.checkpoint import ExportedModel
+from bitstream.format import BitstreamError, Header, ImageMode, pack, parse
+from codec.model_file import ExportedModel
 from codec.errors import ModelFileError
 from codec.tiling import Tiling, analyse, synthesize
 from codec.transforms import DOWNSAMPLING
@@ -101,7 +101,7 @@ def latent_shape(exported: ExportedModel, header: Header) -> torch.Size:
 def decode_symbols(exported: ExportedModel, header: Header, payload: bytes) -> tuple[torch.Tensor, torch.Size]:
     """Entropy-decode the payload into indices (G, P); only the integer tables are used."""
     if header.model_id != exported.model_id:
-        raise BitstreamError("file was made by another model than the one given")
+        raise BitstreamError(f"file was made by model {header.model_id.hex()}, another model than the one given")
     _require_image_model(exported)
     shape = latent_shape(exported, header)
     positions = shape[0] * shape[2] * shape[3]
@@ -112,7 +112,12 @@ def decode_symbols(exported: ExportedModel, header: Header, payload: bytes) -> t
     return torch.from_numpy(np.stack(groups)), shape
 
 
-def decompress(exported: ExportedModel, header: Header, payload: bytes) -> np.ndarray:
-    """Decoded (H, W, 3) uint8 pixels of a parsed file."""
+def decode(exported: ExportedModel, header: Header, payload: bytes) -> np.ndarray:
+    """Decoded (H, W, 3) uint8 pixels of a file already parsed (whose header named the model to load)."""
     symbols, shape = decode_symbols(exported, header, payload)
     return reconstruct(exported, symbols, shape, header.height, header.width)
+
+
+def decompress(exported: ExportedModel, data: bytes) -> np.ndarray:
+    """The exact inverse of `compress`: a whole `.bin` file's bytes -> (H, W, 3) uint8 pixels."""
+    return decode(exported, *parse(data))

@@ -39,7 +39,7 @@ from PIL import Image
 
 from bitstream.format import Header, parse, pack
 from codec import coding, search, zoo
-from codec.checkpoint import load_exported
+from codec.model_file import load_exported
 from codec.files import atomic_write
 from codec.images import image_paths, load_image, save_image
 from entropy import coder

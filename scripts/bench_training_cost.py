@@ -64,7 +64,10 @@ def worker(options: dict, steps: int, data: str) -> dict:
 
     from codec import models, quantizers
     from codec.models import VQCodec, build_model
-    from codec.training import data as data_module
+    try:
+        from codec.data import crops as data_module
+    except ImportError:  # an engine from before codec/data
+        from codec.training import data as data_module
     from codec.training.codebook_init import init_codebooks_from_latents
     from codec.training.config import TrainConfig
     from codec.training.loop import model_config

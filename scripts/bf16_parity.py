@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from codec.checkpoint import load_exported
+from codec.model_file import load_exported
 from codec.evaluation.rd import evaluate_folder, summary
 from codec.images import image_paths
 from codec.training.campaign import exported_job, load_plan, run_campaign

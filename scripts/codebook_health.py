@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from codec.checkpoint import load_exported
+from codec.model_file import load_exported
 from codec.evaluation.codebooks import codebook_statistics
 from codec.training.config import TrainConfig
 from codec.training.loop import train

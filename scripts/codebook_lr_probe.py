@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from codec.checkpoint import load_exported
+from codec.model_file import load_exported
 from codec.evaluation.codebooks import lattice_offsets
 from codec.evaluation.rd import evaluate_folder, summary
-from codec.evaluation.recipe import CURVES, Recipe
+from codec.training.recipe import CURVES, Recipe
 from codec.training.loop import exported_model
 
 

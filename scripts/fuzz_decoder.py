@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bitstream.format import ImageMode  # noqa: E402
 from codec import coding, zoo  # noqa: E402
-from codec.checkpoint import load_exported  # noqa: E402
+from codec.model_file import load_exported  # noqa: E402
 from codec.images import load_image  # noqa: E402
 from tests.fuzzing import damaged_files, decode_verdict  # noqa: E402
 

@@ -3,7 +3,7 @@
 Plots: rd.png (every curve, baselines and published references), rd-low-rate.png (the same up to
 1 bpp) and rd-quantizers.png (the recipe's curves alone).
 
-The table gives every comparison curve of the recipe (codec/evaluation/recipe.py) and HEVC against
+The table gives every comparison curve of the recipe (codec/training/recipe.py) and HEVC against
 the uq-aun anchor, like paper 004's Table 1, and checks our anchor and HEVC baseline against the
 published CompressAI curves in results/kodak/reference/.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from codec.evaluation.bdrate import bd_rate_table
 from codec.evaluation.plots import plot_rd
-from codec.evaluation.recipe import CURVES
+from codec.training.recipe import CURVES
 
 BASELINES = ("hevc-444", "jpeg", "webp")
 

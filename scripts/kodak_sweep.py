@@ -1,4 +1,4 @@
-"""Train and evaluate Kodak RD curves under the shared recipe (codec/evaluation/recipe.py).
+"""Train and evaluate Kodak RD curves under the shared recipe (codec/training/recipe.py).
 
 For each lambda: the uq-aun base (stage 1), then each curve's fine-tune from it (stage 2); runs
 resume and finished ones are reused. Then every Kodak image is compressed and decompressed for
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from codec.checkpoint import load_exported
-from codec.evaluation.recipe import CURVES, Recipe
+from codec.model_file import load_exported
+from codec.training.recipe import CURVES, Recipe
 from codec.evaluation.rd import evaluate_model, summary, write_results
 from codec.training.loop import exported_model
 

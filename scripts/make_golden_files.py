@@ -20,7 +20,7 @@ from PIL import Image
 
 from bitstream.format import parse
 from codec import coding, zoo
-from codec.checkpoint import load_exported
+from codec.model_file import load_exported
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden"
 
@@ -38,7 +38,7 @@ def main() -> None:
             continue
         exported = load_exported(zoo.resolve(name))
         data = coding.compress(exported, pixels)
-        decoded = coding.decompress(exported, *parse(data))
+        decoded = coding.decompress(exported, data)
         (GOLDEN / f"{name}.bin").write_bytes(data)
         index[name] = {"sha256_of_pixels": hashlib.sha256(decoded.tobytes()).hexdigest(), "shape": list(decoded.shape), "made_by": commit}
         print(name, len(data), "bytes")

@@ -16,8 +16,8 @@ import shutil
 from pathlib import Path
 
 from codec import zoo
-from codec.checkpoint import load_exported
-from codec.evaluation.recipe import CURVES, Recipe
+from codec.model_file import load_exported
+from codec.training.recipe import CURVES, Recipe
 from codec.training.loop import EXPORTED
 
 TABLE = zoo.WEIGHTS / "KODAK.md"

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from codec import zoo
-from codec.checkpoint import load_exported
+from codec.model_file import load_exported
 from codec.training.config import TrainConfig
 from codec.training.loop import CHECKPOINT, train
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from bitstream.format import HEADER_BYTES, MAX_SIDE, BitstreamError, parse
 from codec import coding
-from codec.checkpoint import ExportedModel
+from codec.model_file import ExportedModel
 
 CRC_OFFSET = HEADER_BYTES - 4
 
@@ -124,7 +124,7 @@ def decode_verdict(exported: ExportedModel, data: bytes) -> Verdict:
     """Run the whole decode path on `data` and classify the result; never raises."""
     try:
         header, payload = parse(data)
-        pixels = coding.decompress(exported, header, payload)
+        pixels = coding.decode(exported, header, payload)
     except BitstreamError as error:
         message = str(error)
         if not message or "\n" in message:

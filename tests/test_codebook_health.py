@@ -131,9 +131,9 @@ def test_lattice_init_puts_the_most_frequent_rounded_latents_first(tmp_path):
     from PIL import Image
 
     from codec.training.config import TrainConfig
-    from codec.training.data import CropSampler
+    from codec.data.crops import CropSampler
     from codec.training.codebook_init import init_codebooks_from_latents
-    from tests.conftest import random_image
+    from tests.helpers import random_image
 
     for index in range(2):
         Image.fromarray(random_image(32, 32, seed=index)).save(tmp_path / f"{index}.png")

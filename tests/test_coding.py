@@ -8,9 +8,9 @@ import torch
 
 from bitstream.format import HEADER_BYTES, parse
 from codec import coding
-from codec.checkpoint import load_exported
+from codec.model_file import load_exported
 from entropy import coder
-from tests.conftest import random_image
+from tests.helpers import random_image
 
 
 @pytest.mark.parametrize("fixture", ["tiny_vq", "tiny_uq"])
@@ -24,14 +24,14 @@ def test_decoded_indices_and_image_equal_the_encoders(fixture, request):
     assert decoded_shape == shape
     assert torch.equal(decoded_symbols, symbols)
     expected = coding.reconstruct(exported, symbols, shape, 40, 56)
-    assert np.array_equal(coding.decompress(exported, header, payload), expected)
+    assert np.array_equal(coding.decode(exported, header, payload), expected)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 37), (17, 33), (16, 16), (31, 2)])
 def test_any_size_round_trips_to_the_original_size(tiny_vq, size):
     pixels = random_image(*size, seed=3)
     header, payload = parse(coding.compress(tiny_vq, pixels))
-    decoded = coding.decompress(tiny_vq, header, payload)
+    decoded = coding.decode(tiny_vq, header, payload)
     assert decoded.shape == (*size, 3) and decoded.dtype == np.uint8
     assert (header.height, header.width) == size
 
@@ -46,9 +46,9 @@ def test_decoding_is_identical_with_one_and_two_threads(tiny_vq):
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        single = coding.decompress(tiny_vq, header, payload)
+        single = coding.decode(tiny_vq, header, payload)
         torch.set_num_threads(2)
-        double = coding.decompress(tiny_vq, header, payload)
+        double = coding.decode(tiny_vq, header, payload)
     finally:
         torch.set_num_threads(threads)
     assert np.array_equal(single, double)
@@ -66,7 +66,7 @@ def test_file_size_is_the_information_content_plus_header(tiny_vq):
 def test_a_file_from_another_model_is_refused(tiny_vq, tiny_uq):
     header, payload = parse(coding.compress(tiny_vq, random_image(16, 16)))
     with pytest.raises(ValueError, match="another model"):
-        coding.decompress(tiny_uq, header, payload)
+        coding.decode(tiny_uq, header, payload)
 
 
 def test_export_and_load_keep_the_model_id(tiny_vq_path, tiny_vq):
@@ -88,4 +88,13 @@ def test_latents_far_outside_the_coded_support_are_coded_losslessly(tiny_uq, mon
     header, payload = parse(coding.compress(tiny_uq, pixels))
     decoded, _ = coding.decode_symbols(tiny_uq, header, payload)
     assert header.version == 2 and torch.equal(decoded, symbols)
-    assert np.array_equal(coding.decompress(tiny_uq, header, payload), coding.reconstruct(tiny_uq, symbols, shape, 48, 64))
+    assert np.array_equal(coding.decode(tiny_uq, header, payload), coding.reconstruct(tiny_uq, symbols, shape, 48, 64))
+
+
+def test_a_model_file_compresses_and_decompresses_as_exact_inverses(tiny_vq, tiny_uq):
+    pixels = random_image(33, 47, seed=12)
+    for exported in (tiny_vq, tiny_uq):
+        data = exported.compress(pixels)
+        assert np.array_equal(exported.decompress(data), coding.decode(exported, *parse(data)))
+    with pytest.raises(ValueError, match="another model"):
+        tiny_uq.decompress(tiny_vq.compress(pixels))

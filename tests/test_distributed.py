@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from codec.checkpoint import load_exported
-from tests.conftest import random_image
+from codec.model_file import load_exported
+from tests.helpers import random_image
 
 
 @pytest.mark.parametrize("method", ["ours", "uq-aun"])

@@ -15,7 +15,7 @@ from codec.evaluation.bdrate import bd_rate, bd_rate_table
 from codec.evaluation.plots import plot_rd
 from codec.evaluation.rd import measure
 from codec.models import psnr
-from tests.conftest import random_image
+from tests.helpers import random_image
 
 
 def write_curve(path, bpp, quality, name="curve"):
@@ -116,7 +116,7 @@ def test_eval_command_writes_compressai_style_results(tmp_path, tiny_zoo, capsys
 
 
 def test_every_kodak_curve_shares_the_recipe_and_differs_only_in_its_quantizer(tmp_path):
-    from codec.evaluation.recipe import CURVES, Recipe
+    from codec.training.recipe import CURVES, Recipe
 
     recipe = Recipe(runs=tmp_path)
     shared = ("data", "lmbda", "N", "M", "crop", "batch", "steps", "lr", "seed", "init_from", "clip_grad_norm")

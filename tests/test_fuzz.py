@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bitstream.format import BitstreamError, ImageMode, parse
 from codec import coding
-from tests.conftest import random_image
+from tests.helpers import random_image
 from tests.fuzzing import set_field, damaged_files, decode_verdict, reseal
 
 
@@ -54,4 +54,4 @@ def test_a_large_claimed_size_with_a_small_payload_is_refused_before_decoding(ti
     header, payload = parse(reseal(forged))
     monkeypatch.setattr(coding, "synthesize", lambda *args: pytest.fail("a latent was synthesized"))
     with pytest.raises(BitstreamError, match="cannot hold"):
-        coding.decompress(tiny_vq, header, payload)
+        coding.decode(tiny_vq, header, payload)

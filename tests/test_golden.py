@@ -10,7 +10,7 @@ import pytest
 
 from bitstream.format import parse
 from codec import coding, zoo
-from codec.checkpoint import load_exported
+from codec.model_file import load_exported
 
 GOLDEN = Path(__file__).parent / "golden"
 INDEX = json.loads((GOLDEN / "index.json").read_text())
@@ -25,6 +25,6 @@ def test_golden_file_decodes_to_the_same_pixels(name):
     data = (GOLDEN / f"{name}.bin").read_bytes()
     header, payload = parse(data)
     exported = load_exported(zoo.path_for_id(header.model_id))
-    decoded = coding.decompress(exported, header, payload)
+    decoded = coding.decode(exported, header, payload)
     assert list(decoded.shape) == INDEX[name]["shape"]
     assert hashlib.sha256(decoded.tobytes()).hexdigest() == INDEX[name]["sha256_of_pixels"]

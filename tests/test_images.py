@@ -9,7 +9,7 @@ from PIL import Image
 from bitstream.format import ImageMode
 from codec.errors import ImageInputError
 from codec.images import encode_image, load_image
-from tests.conftest import header_only_png
+from tests.helpers import header_only_png
 
 
 def save(tmp_path, array, name="image.png"):

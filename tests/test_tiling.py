@@ -8,7 +8,7 @@ import torch
 
 from codec import coding
 from codec.tiling import Tiling, tiles
-from tests.conftest import random_image
+from tests.helpers import random_image
 
 WHOLE = Tiling(tile=1 << 20)
 

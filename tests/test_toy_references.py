@@ -9,7 +9,7 @@ import torch
 
 from codec.toy import bounds
 from codec.toy.ecvq import initial_quantizer, lagrangian_lloyd, rate_distortion
-from codec.toy.sources import boomerang, gaussian, laplace
+from codec.data.sources import boomerang, gaussian, laplace
 
 
 def test_source_moments():
@@ -78,7 +78,7 @@ def test_curve_names_follow_the_result_file_convention():
 
 
 def test_vq_ste_follows_the_slope_through_its_entropy_constrained_search(tmp_path, monkeypatch):
-    from codec.checkpoint import load_exported
+    from codec.model_file import load_exported
     from codec.toy import study
     from codec.toy.evaluate import evaluate_toy
 
@@ -93,7 +93,7 @@ def test_vq_ste_follows_the_slope_through_its_entropy_constrained_search(tmp_pat
 
 
 def test_encoder_gradient_reports_the_training_gradient_without_changing_the_model(tmp_path, monkeypatch):
-    from codec.checkpoint import load_exported
+    from codec.model_file import load_exported
     from codec.toy import study
     from codec.toy.figures import encoder_gradient
 

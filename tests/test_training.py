@@ -10,17 +10,17 @@ import pytest
 import torch
 from PIL import Image
 
-from codec.checkpoint import load_exported
+from codec.model_file import load_exported
 from codec.errors import TrainingDivergedError
 from codec.models import build_model
 from codec.quantizers import sphere_noise, uniform_in_ball
 from codec.training.config import TrainConfig
-from codec.training.data import CropSampler
+from codec.data.crops import CropSampler
 from codec.training.codebook_init import init_codebooks_from_latents
 from codec.training.loop import CHECKPOINT, LOG, model_config, train
 from codec.training.methods import METHODS, VQ_OPTIONS
 from codec.training.precision import autocast_dtype, resolve_precision
-from tests.conftest import random_image
+from tests.helpers import random_image
 
 TINY = dict(N=8, M=8, dim=2, codebook_size=16, crop=32, batch=2, lmbda=0.01)
 CASES = [

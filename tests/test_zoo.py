@@ -8,10 +8,10 @@ from PIL import Image
 
 from bitstream.format import parse
 from codec import coding, zoo
-from codec.checkpoint import load_exported
+from codec.model_file import load_exported
 from codec.errors import UnknownModelError
 from codec.models import psnr
-from tests.conftest import KODAK
+from tests.helpers import KODAK
 
 
 @pytest.mark.parametrize("name", zoo.names())
@@ -36,7 +36,7 @@ def test_default_model_on_kodim23():
     exported = load_exported(zoo.resolve(None))
     pixels = np.asarray(Image.open(KODAK / "kodim23.png").convert("RGB"))
     data = coding.compress(exported, pixels)
-    decoded = coding.decompress(exported, *parse(data))
+    decoded = coding.decompress(exported, data)
     quality = psnr(float(np.mean((decoded.astype(float) - pixels) ** 2)), 255.0)
     bpp = 8 * len(data) / pixels[..., 0].size
     assert 0.05 < bpp < 2.0

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from codec import coding
-from codec.checkpoint import ExportedModel
+from codec.model_file import ExportedModel
 from codec.images import image_paths, load_image
 from codec.models import VQCodec
 from codec.quantizers import codebook_usage, index_counts

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from bitstream.format import HEADER_BYTES, parse
 from codec import coding
-from codec.checkpoint import ExportedModel
+from codec.model_file import ExportedModel
 from codec.images import image_paths, load_image
 from codec.models import psnr
 from entropy import coder
@@ -92,7 +92,7 @@ class LearnedCodec:
         return coding.compress(self.exported, pixels)
 
     def decode(self, data: bytes) -> np.ndarray:
-        return coding.decompress(self.exported, *parse(data))
+        return coding.decompress(self.exported, data)
 
     def ideal_bits(self, pixels: np.ndarray) -> float:
         symbols, _ = coding.image_symbols(self.exported, pixels)

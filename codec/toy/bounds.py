@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from codec.toy.sources import BOOMERANG_CORRELATION
+from codec.data.sources import BOOMERANG_CORRELATION
 
 HALF_LOG2_2PIE = 0.5 * math.log2(2 * math.pi * math.e)
 

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from codec.checkpoint import ExportedModel
+from codec.model_file import ExportedModel
 from entropy import coder
 
 CHUNK = 1 << 16

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from codec.checkpoint import ExportedModel, load_exported
+from codec.model_file import ExportedModel, load_exported
 from codec.toy import study
 from codec.toy.evaluate import code_and_reconstruct
-from codec.toy.sources import SOURCES
+from codec.data.sources import SOURCES
 from codec.training.config import TrainConfig
 from codec.training.methods import method
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from codec.checkpoint import load_exported
+from codec.model_file import load_exported
 from codec.toy import bounds
-from codec.toy.data import test_set
+from codec.data.toy import test_set
 from codec.toy.ecvq import initial_quantizer, lagrangian_lloyd, rate_distortion
 from codec.toy.evaluate import evaluate_toy
-from codec.toy.sources import DIMENSIONS, SOURCES
+from codec.data.sources import DIMENSIONS, SOURCES
 from codec.training.config import TrainConfig
 from codec.training.loop import exported_model
 

@@ -417,7 +417,7 @@ def exported_job(plan: Plan, job: str) -> Path:
     """The exported model file of a finished job: its run's, or made from its milestone on a fresh clone."""
     import torch
 
-    from codec.checkpoint import export_model
+    from codec.model_file import export_model
     from codec.models import build_model
     from codec.training.config import TrainConfig
     from codec.training.loop import EXPORTED, model_config

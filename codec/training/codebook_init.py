@@ -7,9 +7,8 @@ import math
 import torch
 
 from codec.models import VQCodec
-from codec.toy.data import SourceSampler
 from codec.training.config import TrainConfig
-from codec.training.data import CropSampler
+from codec.data import Sampler
 
 CODEBOOK_INIT_BATCHES = 64
 UNSEEN_COUNT = 0.5
@@ -58,7 +57,7 @@ def lattice_codebook(vectors: torch.Tensor, size: int) -> tuple[torch.Tensor, to
     return points, counts
 
 
-def init_codebooks_from_latents(model: VQCodec, sampler: CropSampler | SourceSampler, config: TrainConfig) -> None:
+def init_codebooks_from_latents(model: VQCodec, sampler: Sampler, config: TrainConfig) -> None:
     """Start each codebook from latent vectors of training data, so no codeword starts far away.
 
     'samples' draws the codewords among the latent vectors (uniform logits). 'lattice' takes

@@ -25,15 +25,16 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from codec.checkpoint import export_model
+from codec.model_file import export_model
 from codec.errors import ModelFileError, TrainingDivergedError
 from codec.files import atomic_write
 from codec.models import ModelConfig, UQCodec, VQCodec, build_model
 from codec.quantizers import codebook_usage, index_counts
-from codec.toy.data import SourceSampler
 from codec.training.codebook_init import init_codebooks_from_latents, reactivate_dead_codewords
 from codec.training.config import TrainConfig
-from codec.training.data import CropSampler
+from codec.data import Sampler
+from codec.data.crops import CropSampler
+from codec.data.toy import SourceSampler
 from codec.training.methods import method
 from codec.training.precision import autocast_dtype, resolve_precision
 
@@ -56,7 +57,7 @@ def model_config(config: TrainConfig) -> ModelConfig:
     )
 
 
-def _start(model: VQCodec | UQCodec, sampler: CropSampler | SourceSampler, config: TrainConfig) -> None:
+def _start(model: VQCodec | UQCodec, sampler: Sampler, config: TrainConfig) -> None:
     """Transforms from `init_from` (and its entropy model where it is of the same kind), VQ codebooks
     from the latents they produce."""
     if config.init_from:
@@ -68,7 +69,7 @@ def _start(model: VQCodec | UQCodec, sampler: CropSampler | SourceSampler, confi
         init_codebooks_from_latents(model, sampler, config)
 
 
-def make_sampler(config: TrainConfig) -> CropSampler | SourceSampler:
+def make_sampler(config: TrainConfig) -> Sampler:
     """Crops of the image folder, or samples of a toy source when `config.source` is set."""
     if not config.source:
         return CropSampler(config.data, config.crop, config.seed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from codec.toy.sources import DIMENSIONS, SOURCES
+from codec.data.sources import DIMENSIONS, SOURCES
 
 TEST_SEED = 2**31 - 1
 """Seed of the fixed evaluation set, apart from every training stream."""

@@ -36,6 +36,18 @@ class ExportedModel:
     model_id: bytes
     record: dict = field(default_factory=dict)
 
+    def compress(self, pixels: np.ndarray) -> bytes:
+        """An (H, W, 3) uint8 image -> the bytes of a `.bin` file (codec/coding.py)."""
+        from codec import coding  # coding builds on this module
+
+        return coding.compress(self, pixels)
+
+    def decompress(self, data: bytes) -> np.ndarray:
+        """The exact inverse of `compress`: a `.bin` file made by this model -> (H, W, 3) uint8 pixels."""
+        from codec import coding
+
+        return coding.decompress(self, data)
+
 
 def _content_id(config: ModelConfig, state: dict[str, torch.Tensor], tables: list[np.ndarray]) -> bytes:
     digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
