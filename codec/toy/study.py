@@ -54,7 +54,8 @@ class ToyCurve:
 
     def config(self, source: str, slope: float, steps: int, out: Path) -> TrainConfig:
         """The training recipe shared by every toy curve: residual MLPs of width 64, batch 1024,
-        Adam 1e-3 (dropped 10x for the last 10%), no gradient clipping, lattice codebook start; the uq
+        Adam 1e-3 (dropped 10x for the last 10%), no gradient clipping, lattice codebook start, fp32 on
+        every machine (the study's curves compare like with like); the uq
         codecs' quantiles learn at 0.05, so their coded support can follow the latents within the run.
 
         vq-ste searches its codewords entropy-constrained (NVTC): argmin |y - c|^2 + (1/s) bits, the
@@ -65,7 +66,7 @@ class ToyCurve:
             codebook_size=CODEBOOK_SIZES[self.dim], batch=1024, steps=steps, lr=1e-3,
             lmbda=slope * dim / 255.0**2, clip_grad_norm=0.0, aux_lr=0.05, codebook_init="lattice",
             rate_gradient=self.rate_gradient, rate_weight=1.0 / slope if self.method == "vq-ste" else 0.0,
-            checkpoint_seconds=60, log_every=100,
+            checkpoint_seconds=60, log_every=100, precision="fp32",
         )
 
 
