@@ -124,3 +124,25 @@ def test_sigterm_stops_the_campaign_with_a_milestone(tmp_path):
     assert process.wait(timeout=60) == STOPPED
     step = torch.load(tmp_path / "state" / "base.pt", weights_only=True)["step"]
     assert 50 <= step < 100_000
+
+
+def test_the_gpu_script_needs_its_arguments_and_out(tmp_path):
+    """The script a lent GPU runs: valid shell, and it refuses to start without a plan, minutes and $OUT."""
+    script = Path(__file__).parents[1] / "scripts" / "campaign_gpu.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    env = {"PATH": "/usr/bin:/bin"}
+    missing = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env)
+    assert missing.returncode != 0 and "usage" in missing.stderr
+    no_out = subprocess.run(["bash", str(script), "plan.toml", "1"], capture_output=True, text=True, env=env)
+    assert no_out.returncode != 0 and "OUT" in no_out.stderr
+
+
+def test_auto_device_is_cuda_only_where_there_is_one(monkeypatch):
+    from codec.training.config import TrainConfig
+    from codec.training.loop import _device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _device(TrainConfig(device="auto")).type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert _device(TrainConfig(device="auto")).type == "cuda"
+    assert _device(TrainConfig(device="cpu")).type == "cpu"
