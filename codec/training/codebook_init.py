@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from codec import lattices
 from codec.models import VQCodec
 from codec.training.config import TrainConfig
 from codec.data import Sampler
@@ -27,42 +26,53 @@ def _sampled_codewords(vectors: torch.Tensor, count: int, generator: torch.Gener
     return vectors[:, picks] + 0.01 * torch.randn(vectors.shape[0], count, vectors.shape[2], generator=generator).to(vectors)
 
 
-def _integer_points_near(centre: torch.Tensor, count: int) -> torch.Tensor:
-    """The `count` points of Z^d nearest to `centre` (d,), nearest first."""
-    dim = centre.numel()
-    ball_radius = (count * math.gamma(dim / 2 + 1) / math.pi ** (dim / 2)) ** (1 / dim)
-    reach = math.ceil(ball_radius) + 1
-    offsets = torch.arange(-reach, reach + 1, dtype=centre.dtype, device=centre.device)
-    box = torch.cartesian_prod(*[offsets] * dim).reshape(-1, dim) + torch.round(centre)
-    order = ((box - centre) ** 2).sum(1).argsort()
-    return box[order[:count]]
+def lattice_codebook(vectors: torch.Tensor, size: int, basis: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codewords (size, d), counts (size,)) for one group's latents (P, d) on a lattice (rows of `basis`;
+    the integer lattice by default).
 
-
-def lattice_codebook(vectors: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(codewords (size, d), counts (size,)) for one group's latents (P, d) on the integer lattice.
-
-    The most frequent rounded latents come first; the remaining slots take the unused lattice
-    points nearest to the latents' mean, so the codebook covers the data with room to spread
-    (a uniform quantizer's grid, which an encoder pretrained with uniform noise expects).
+    The lattice points most latents fall nearest to come first; the remaining slots take the unused
+    lattice points nearest to the latents' mean, so the codebook covers the data with room to spread.
+    On Z^d that is a uniform quantizer's grid, which an encoder pretrained with uniform noise expects.
     """
-    points, counts = torch.unique(torch.round(vectors), dim=0, return_counts=True)
-    order = counts.argsort(descending=True)[:size]
+    dim = vectors.shape[1]
+    basis = torch.eye(dim, dtype=torch.float64) if basis is None else basis
+    points, counts = torch.unique(lattices.nearest_points(vectors, basis), dim=0, return_counts=True)
+    order = counts.argsort(descending=True, stable=True)[:size]
     points, counts = points[order], counts[order].to(vectors.dtype)
     missing = size - len(points)
     if missing:
-        candidates = _integer_points_near(vectors.mean(0), size + len(points))
+        candidates = lattices.points_near(vectors.mean(0), size + len(points), basis).to(vectors.dtype)
         is_new = ~(candidates.unsqueeze(1) == points.unsqueeze(0)).all(-1).any(1)
         points = torch.cat([points, candidates[is_new][:missing]])
         counts = torch.cat([counts, counts.new_zeros(missing)])
     return points, counts
 
 
+def kmeans_plus_plus(vectors: torch.Tensor, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codewords (size, d), counts (size,)) for one group's latents (P, d) by k-means++ seeding: each
+    next codeword is a latent drawn with probability proportional to its squared distance to the
+    nearest codeword so far (once every latent is a codeword, the rest are drawn uniformly)."""
+    picks = [int(torch.randint(len(vectors), (1,), generator=generator))]
+    squared = ((vectors - vectors[picks[0]]) ** 2).sum(1).double()
+    for _ in range(size - 1):
+        if float(squared.sum()) > 0:
+            picks.append(int(torch.multinomial(squared, 1, generator=generator)))
+        else:
+            picks.append(int(torch.randint(len(vectors), (1,), generator=generator)))
+        squared = torch.minimum(squared, ((vectors - vectors[picks[-1]]) ** 2).sum(1).double())
+    codewords = vectors[picks]
+    nearest = torch.cdist(vectors, codewords).argmin(1)
+    return codewords, torch.bincount(nearest, minlength=size).to(vectors.dtype)
+
+
 def init_codebooks_from_latents(model: VQCodec, sampler: Sampler, config: TrainConfig) -> None:
     """Start each codebook from latent vectors of training data, so no codeword starts far away.
 
     'samples' draws the codewords among the latent vectors (uniform logits). 'lattice' takes
-    `lattice_codebook` per group with logits from the counts: after a uniform-quantization
-    pretrain the VQ model starts where the pretrained model was.
+    `lattice_codebook` on Z^d per group with logits from the counts: after a uniform-quantization
+    pretrain the VQ model starts where the pretrained model was. 'best-lattice' does the same on the
+    densest lattice of the dimension (codec/lattices.py: A2, D4), scaled to the same cell volume.
+    'kmeans++' seeds each codebook by k-means++ over the latents, logits from the counts.
     """
     quantizer = model.quantizer
     device = quantizer.codebooks.device
@@ -73,10 +83,16 @@ def init_codebooks_from_latents(model: VQCodec, sampler: Sampler, config: TrainC
         if config.codebook_init == "samples":
             quantizer.codebooks.copy_(_sampled_codewords(vectors, quantizer.codebook_size, generator))
             return
+        basis = None
+        if config.codebook_init == "best-lattice":
+            basis = lattices.generator(lattices.BEST.get(quantizer.dim, "Z"), quantizer.dim)
         for group in range(quantizer.groups):
-            codewords, counts = lattice_codebook(vectors[group], quantizer.codebook_size)
-            quantizer.codebooks[group] = codewords
-            frequencies = counts + UNSEEN_COUNT
+            if config.codebook_init == "kmeans++":
+                codewords, counts = kmeans_plus_plus(vectors[group].cpu(), quantizer.codebook_size, generator)
+            else:
+                codewords, counts = lattice_codebook(vectors[group].cpu(), quantizer.codebook_size, basis)
+            quantizer.codebooks[group] = codewords.to(device)
+            frequencies = counts.to(device) + UNSEEN_COUNT
             model.entropy.logits[group] = torch.log(frequencies / frequencies.sum())
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from codec.training.precision import PRECISIONS
 
 RATE_GRADIENTS = ("mixture", "sphere")
-CHOICES = {"codebook_init": ("samples", "lattice"), "rate_gradient": RATE_GRADIENTS, "precision": PRECISIONS}
+CHOICES = {"codebook_init": ("samples", "lattice", "best-lattice", "kmeans++"), "rate_gradient": RATE_GRADIENTS, "precision": PRECISIONS}
 """The allowed values of the TrainConfig fields that take one of a few."""
 
 
@@ -66,7 +66,9 @@ class TrainConfig:
     init_from: str = ""
     """A training checkpoint whose transforms start this run (VQ codebooks then start from its latents)."""
     codebook_init: str = "samples"
-    """How VQ codebooks start: 'samples' (random latent vectors) or 'lattice' (most frequent rounded ones)."""
+    """How VQ codebooks start: 'samples' (random latent vectors), 'lattice' (the Z^d points most latents
+    round to), 'best-lattice' (the same on A2 for d=2, D4 for d=4, cells of the same volume) or
+    'kmeans++' (k-means++ seeding over the latents)."""
     rate_gradient: str = "mixture"
     """How 'ours' gives the encoder a rate gradient: 'mixture' surrogate or 'sphere' surface estimator."""
     sinkhorn: bool = False
