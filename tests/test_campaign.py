@@ -120,8 +120,10 @@ def test_sigterm_stops_the_campaign_with_a_milestone(tmp_path):
     deadline = time.time() + 60
     while not (log.exists() and log.read_text().count("\n") >= 2) and time.time() < deadline:
         time.sleep(0.2)
+    assert "base                         running" in status_table(load_plan(plan))  # as --status sees it from outside
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == STOPPED
+    assert "running" not in status_table(load_plan(plan))
     step = torch.load(tmp_path / "state" / "base.pt", weights_only=True)["step"]
     assert 50 <= step < 100_000
 

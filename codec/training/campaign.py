@@ -283,8 +283,29 @@ def progress(plan: Plan, job: str) -> JobProgress:
     return JobProgress(max(step, milestone), total, speed, milestone >= total)
 
 
-def status_table(plan: Plan, running: set[str] = frozenset()) -> str:
+def _running_elsewhere(plan: Plan) -> set[str]:
+    """The jobs a campaign in another process is running: while it holds the lock, those whose log
+    moved in the last RUNNING_SECONDS."""
+    lock = plan.runs / ".lock"
+    if not lock.exists():
+        return set()
+    with open(lock) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return set()
+        except BlockingIOError:
+            pass
+    recent = time.time() - RUNNING_SECONDS
+    return {job for job in plan.jobs if (plan.runs / job / "log.jsonl").exists() and (plan.runs / job / "log.jsonl").stat().st_mtime > recent}
+
+
+RUNNING_SECONDS = 300
+
+
+def status_table(plan: Plan, running: set[str] | None = None) -> str:
     """Per job: state, steps done/total, steps per hour (recent), ETA."""
+    running = _running_elsewhere(plan) if running is None else running
     rows = [f"campaign {plan.name}  ({plan.path})", f"{'job':28s} {'state':8s} {'steps':>17s} {'steps/h':>9s} {'ETA':>8s}"]
     done = {job for job in plan.jobs if progress(plan, job).done}
     for job in plan.jobs:
@@ -406,7 +427,7 @@ def run_campaign(plan: Plan, cores: int, minutes: float = 0.0, max_steps: int = 
             bar.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        (plan.runs / "status.txt").write_text(status_table(plan) + "\n")
+        (plan.runs / "status.txt").write_text(status_table(plan, running=set()) + "\n")
         lock.release()
     if failed:
         return 1
