@@ -75,6 +75,23 @@ class _TransformCodec(nn.Module):
             return self.g_s(y_hat).float()
 
 
+@dataclass
+class TrainingOutput:
+    """A training pass, as CompressAI's `forward` gives it: the reconstruction and its rate (bits)."""
+
+    x_hat: torch.Tensor
+    bits: torch.Tensor
+    """Bits of the batch under the entropy model, differentiable."""
+    y: torch.Tensor
+    """The analysis transform's latent."""
+    indices: torch.Tensor | None = None
+    """VQ: the codeword chosen per group and position, (G, P)."""
+    vectors: torch.Tensor | None = None
+    """VQ: the latent as vectors (G, P, d)."""
+    codewords: torch.Tensor | None = None
+    """VQ: the chosen codewords (G, P, d), differentiable with respect to the codebooks."""
+
+
 class VQCodec(_TransformCodec):
     """Channel-split vector quantization with a learned categorical per codebook."""
 
@@ -82,6 +99,19 @@ class VQCodec(_TransformCodec):
         super().__init__(config)
         self.quantizer = ChannelSplitVQ(config.M, config.dim, config.codebook_size)
         self.entropy = DiscreteEntropyModel(self.quantizer.groups, config.codebook_size)
+
+    def forward(self, x: torch.Tensor, assign=None) -> TrainingOutput:
+        """Hard vector quantization with a straight-through gradient: the decoder sees the codewords, the
+        encoder gets the decoder's gradient unchanged. `assign(vectors) -> indices` replaces the
+        encoder's own search (e.g. a Sinkhorn plan)."""
+        quantizer = self.quantizer
+        y = self.analysis(x)
+        vectors = quantizer.to_vectors(y)
+        indices = assign(vectors) if assign is not None else quantizer.nearest(vectors, self.search_penalty())
+        codewords = quantizer.lookup(indices)
+        straight_through = vectors + (codewords - vectors).detach()
+        x_hat = self.synthesis(quantizer.from_vectors(straight_through, y.shape))
+        return TrainingOutput(x_hat, self.entropy.bits(indices), y, indices, vectors, codewords)
 
     def search_penalty(self) -> torch.Tensor | None:
         """The rate term of an entropy-constrained search, (G, K), or None for plain nearest codeword."""
@@ -123,6 +153,21 @@ class UQCodec(_TransformCodec):
         self.medians.copy_(median)
         self.support_low.copy_(torch.floor(low - median).long())
         self.support_high.copy_(torch.ceil(high - median).long())
+
+    def forward(self, x: torch.Tensor, quantization: str = "noise") -> TrainingOutput:
+        """A training pass: 'noise' adds uniform noise and takes its likelihoods (Balle et al.); 'ste'
+        rounds around the medians with an identity gradient and takes the rounded values' bits."""
+        y = self.analysis(x)
+        if quantization == "noise":
+            y_hat, likelihoods = bottleneck.noisy(self.entropy_bottleneck, y)
+            bits = -torch.log2(likelihoods).sum()
+        elif quantization == "ste":
+            medians = bottleneck.medians(self.entropy_bottleneck).reshape(1, -1, 1, 1)
+            y_hat = y + (torch.round(y - medians) + medians - y).detach()
+            bits = bottleneck.bits(self.entropy_bottleneck, y_hat)
+        else:
+            raise ValueError(f"unknown quantization {quantization!r} (choose 'noise' or 'ste')")
+        return TrainingOutput(self.synthesis(y_hat), bits, y)
 
     def _per_channel(self, y: torch.Tensor) -> torch.Tensor:
         return y.transpose(0, 1).reshape(self.config.M, -1)

@@ -273,3 +273,21 @@ def test_a_diverging_run_stops_before_saving_the_bad_step(tmp_path, monkeypatch)
         train(dataclasses.replace(config, log_every=1))
     saved = torch.load(tmp_path / CHECKPOINT, weights_only=True)
     assert saved["step"] == 2 and all(torch.isfinite(v).all() for v in saved["model"].values() if v.is_floating_point())
+
+
+def test_codecs_forward_gives_the_reconstruction_and_its_bits(image_folder):
+    """CompressAI's convention: model(x) is a training pass whose rate and reconstruction a loss can use."""
+    for method, quantizations in (("uq-aun", ("noise", "ste")), ("vq-ste", (None,))):
+        config, model, sampler, _ = tiny_setup(image_folder, method)
+        x = sampler.batch(0, 2)
+        for quantization in quantizations:
+            model.zero_grad()
+            out = model(x) if quantization is None else model(x, quantization)
+            assert out.x_hat.shape == x.shape and out.bits.ndim == 0 and float(out.bits) > 0
+            (out.bits + ((out.x_hat - x) ** 2).sum()).backward()
+            assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.g_a.parameters() if p.ndim > 1)
+        if method == "vq-ste":
+            assert torch.equal(out.codewords, model.quantizer.lookup(out.indices))
+        else:
+            with pytest.raises(ValueError, match="unknown quantization"):
+                model(x, "round")

@@ -137,8 +137,12 @@ class UniformQuantization(Method):
         adam = torch.optim.Adam
         return {"main": adam(main, lr=config.lr), "aux": adam(quantiles, lr=config.aux_lr)}
 
-    def update(self, model: UQCodec, x: torch.Tensor, y_hat: torch.Tensor, bits: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
-        loss, bpp, mse = rd_loss(bits, x, model.synthesis(y_hat), config.lmbda)
+    quantization: ClassVar[str]
+    """The UQCodec's training pass (its `forward`): "noise" or "ste"."""
+
+    def step(self, model: UQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
+        out = model(x, self.quantization)
+        loss, bpp, mse = rd_loss(out.bits, x, out.x_hat, config.lmbda)
         _update(optimizers["main"], loss, config.clip_grad_norm)
         _update(optimizers["aux"], bottleneck.aux_loss(model.entropy_bottleneck))
         return _result(loss, bpp, mse)
@@ -148,22 +152,14 @@ class UniformQuantization(Method):
 class UqAun(UniformQuantization):
     name = "uq-aun"
     description = "uniform quantization trained with additive uniform noise (Balle et al.), factorized entropy model"
-
-    def step(self, model: UQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
-        y_tilde, likelihoods = bottleneck.noisy(model.entropy_bottleneck, model.analysis(x))
-        return self.update(model, x, y_tilde, -torch.log2(likelihoods).sum(), optimizers, config)
+    quantization = "noise"
 
 
 @register
 class UqSte(UniformQuantization):
     name = "uq-ste"
     description = "uniform quantization by rounding around the medians, straight-through gradient"
-
-    def step(self, model: UQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
-        y = model.analysis(x)
-        medians = bottleneck.medians(model.entropy_bottleneck).reshape(1, -1, 1, 1)
-        y_hat = y + (torch.round(y - medians) + medians - y).detach()
-        return self.update(model, x, y_hat, bottleneck.bits(model.entropy_bottleneck, y_hat), optimizers, config)
+    quantization = "ste"
 
 
 # Vector quantization ----------------------------------------------------------------------------
@@ -189,18 +185,12 @@ class VqSte(Method):
     options = ("rate_weight", "vq_beta")
 
     def step(self, model: VQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
-        """The decoder sees the codeword, the encoder gets the decoder's gradient unchanged."""
-        quantizer = model.quantizer
-        y = model.analysis(x)
-        vectors = quantizer.to_vectors(y)
-        indices = _training_indices(model, vectors, config)
-        codewords = quantizer.lookup(indices)
-        straight_through = vectors + (codewords - vectors).detach()
-        x_hat = model.synthesis(quantizer.from_vectors(straight_through, y.shape))
-        loss, bpp, mse = rd_loss(model.entropy.bits(indices), x, x_hat, config.lmbda)
-        loss = _with_wasserstein(loss + config.vq_beta * vq_distance_loss(vectors, codewords), model, vectors, config)
+        """The model's straight-through pass (VQCodec.forward), plus the VQ distance loss."""
+        out = model(x, assign=lambda vectors: _training_indices(model, vectors, config))
+        loss, bpp, mse = rd_loss(out.bits, x, out.x_hat, config.lmbda)
+        loss = _with_wasserstein(loss + config.vq_beta * vq_distance_loss(out.vectors, out.codewords), model, out.vectors, config)
         _update(optimizers["main"], loss, config.clip_grad_norm)
-        return _result(loss, bpp, mse, indices)
+        return _result(loss, bpp, mse, out.indices)
 
 
 def _mean_squared_radius(vectors: torch.Tensor, quantized: torch.Tensor) -> torch.Tensor:
