@@ -113,10 +113,10 @@ def worker(options: dict, steps: int, data: str) -> dict:
     timer.wrap(torch.optim.Adam, "step", "optimizer")
     timings, phases = [], []
     warmup = 3
-    for step in range(steps + warmup):
+    for index in range(steps + warmup):
         timer.seconds = {}
         started = time.perf_counter()
-        batch = sampler.batch(step, config.batch).contiguous(memory_format=memory_format)
+        batch = sampler.batch(index, config.batch).contiguous(memory_format=memory_format)
         step(model, batch, optimizers, config)
         timings.append(time.perf_counter() - started)
         phases.append(dict(timer.seconds))
