@@ -1,6 +1,6 @@
 """Training steps per hour of each method at two widths, fp32 against the default precision, with where the time goes.
 
-Usage: python scripts/bench_training_cost.py [--threads 1] [--steps 12] [--before PATH]
+Usage: python scripts/bench_training_cost.py [--threads 1] [--steps 12] [--before PATH] [--bf16] [--only KEY ...]
 
 Every (method, width, precision) is measured in its own process (`--worker`), one after the other in
 the same run, on `--threads` threads (1 = a campaign's one job per core). `--before PATH` also
@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per measured process")
     parser.add_argument("--before", type=Path, help="a checkout of an earlier engine to measure in the same run")
     parser.add_argument("--only", nargs="*", help="measure only these <method>@<size> entries")
+    parser.add_argument("--bf16", action="store_true", help="also measure bf16 forced (bf16_steps_per_hour), whatever 'auto' picks")
     parser.add_argument("--out", type=Path, default=Path("results/training/cost.json"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -173,6 +174,10 @@ def main() -> None:
                 "precision": default["precision"],
                 "phases": default["phases"],
             }
+            if args.bf16:
+                bf16 = measure(here, {**options, "precision": "bf16"}, args)
+                entry["bf16_steps_per_hour"] = round(3600 / bf16["seconds_per_step"])
+                entry["bf16_over_fp32"] = round(fp32["seconds_per_step"] / bf16["seconds_per_step"], 2)
             if args.before:
                 before = measure(args.before.resolve(), {**options, "precision": "fp32"}, args)
                 entry["before_steps_per_hour"] = round(3600 / before["seconds_per_step"])
