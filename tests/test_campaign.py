@@ -3,6 +3,7 @@ state in a fresh folder ends with the same weights as one that ran without inter
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -148,3 +149,16 @@ def test_auto_device_is_cuda_only_where_there_is_one(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert _device(TrainConfig(device="auto")).type == "cuda"
     assert _device(TrainConfig(device="cpu")).type == "cpu"
+
+
+def test_speed_is_measured_since_the_last_resume(tmp_path):
+    """A resumed job logs again from its checkpoint; mixing both runs would inflate steps per hour."""
+    from codec.training.campaign import progress
+
+    plan = load_plan(write_plan(tmp_path))
+    log = plan.runs / "base" / "log.jsonl"
+    log.parent.mkdir(parents=True)
+    first = [{"step": s, "seconds": s * 1.0} for s in range(25, 201, 25)]  # 1 step per second
+    resumed = [{"step": s, "seconds": 150 + (s - 150) * 2.0} for s in range(175, 301, 25)]  # resumed at 150, 0.5 step/s
+    log.write_text("".join(json.dumps(entry) + "\n" for entry in first + resumed))
+    assert progress(plan, "base").steps_per_hour == pytest.approx(1800)

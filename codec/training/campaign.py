@@ -21,8 +21,9 @@ A plan is a TOML file:
     lmbda = 0.025
 
 Each job runs in its own process (`python -m codec.training.campaign job ...`) with its share of the
-cores: one job per core gives more steps per hour than one job on all of them (a uq-aun step at
-N=M=64: 0.347 s on one thread, 0.25 s on two, so two one-thread jobs make 1.4x the steps). A job
+cores: one job per core gives more steps per hour than one job on all of them (two one-thread uq-aun
+jobs make 1.39x the steps of one two-thread job at N=M=64, 1.36x at N=128/M=192: results/training/
+cost-threads.json). A job
 that runs alone gets every core and is restarted with fewer threads when another job becomes ready.
 
 A job's milestone, `state/<job>.pt`, is its training checkpoint (weights, optimizer state, step)
@@ -272,6 +273,9 @@ def _log_entries(plan: Plan, job: str) -> list[dict]:
 
 def progress(plan: Plan, job: str) -> JobProgress:
     entries = [e for e in _log_entries(plan, job) if "seconds" in e]
+    restarts = [i for i in range(1, len(entries)) if entries[i]["step"] <= entries[i - 1]["step"]]
+    if restarts:  # a resumed job logs again from its checkpoint: measure speed since then only
+        entries = entries[restarts[-1]:]
     step = entries[-1]["step"] if entries else 0
     speed = None
     if len(entries) >= 2:
