@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bitstream.format import parse
 from codec import coding, zoo
 from codec.model_file import load_exported
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bitstream.format import parse
 from codec import coding, zoo
 from codec.model_file import load_exported
 from codec.errors import UnknownModelError

@@ -16,7 +16,7 @@ from typing import Callable, Protocol
 import numpy as np
 from tqdm import tqdm
 
-from bitstream.format import HEADER_BYTES, parse
+from bitstream.format import HEADER_BYTES
 from codec import coding
 from codec.model_file import ExportedModel
 from codec.images import image_paths, load_image
