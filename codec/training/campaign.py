@@ -47,6 +47,8 @@ import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from codec.training.run_folder import CHECKPOINT, EXPORTED, LOG, STDERR
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -85,6 +87,9 @@ class Plan:
 
     def milestone(self, job: str) -> Path:
         return self.state / f"{job}.pt"
+
+    def milestone_log(self, job: str) -> Path:
+        return self.state / f"{job}.log.jsonl"
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -194,9 +199,9 @@ def write_milestone(plan: Plan, job: str, checkpoint: Path) -> None:
         buffer = io.BytesIO()
         torch.save(saved, buffer)
         atomic_write(plan.milestone(job), buffer.getvalue())
-    log = checkpoint.parent / "log.jsonl"
+    log = checkpoint.parent / LOG
     if log.exists():
-        atomic_write(plan.state / f"{job}.log.jsonl", log.read_bytes())
+        atomic_write(plan.milestone_log(job), log.read_bytes())
 
 
 def run_job(plan: Plan, job: str, threads: int, deadline: float, max_steps: int, signalled: list | None = None) -> int:
@@ -208,7 +213,7 @@ def run_job(plan: Plan, job: str, threads: int, deadline: float, max_steps: int,
     import torch
 
     from codec.training.config import TrainConfig
-    from codec.training.loop import CHECKPOINT, LOG, load_checkpoint, train
+    from codec.training.loop import train
 
     torch.set_num_threads(threads)
     config = TrainConfig(**plan.jobs[job].fields)
@@ -216,18 +221,18 @@ def run_job(plan: Plan, job: str, threads: int, deadline: float, max_steps: int,
     out.mkdir(parents=True, exist_ok=True)
     if not (out / CHECKPOINT).exists() and plan.milestone(job).exists():
         shutil.copyfile(plan.milestone(job), out / CHECKPOINT)
-        log = plan.state / f"{job}.log.jsonl"
+        log = plan.milestone_log(job)
         if log.exists():
             shutil.copyfile(log, out / LOG)
-    saved = load_checkpoint(out)
-    first_step = int(saved["step"]) if saved else 0
-    del saved
     signalled = [] if signalled is None else signalled
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: signalled.append(True))
+    first_step: list[int] = []  # where this run resumed: `stop` is first asked right after that step's successor
 
     def stop(step: int) -> bool:
-        return bool(signalled) or time.time() > deadline or (max_steps > 0 and step - first_step >= max_steps)
+        if not first_step:
+            first_step.append(step - 1)
+        return bool(signalled) or time.time() > deadline or (max_steps > 0 and step - first_step[0] >= max_steps)
 
     last_milestone = [time.monotonic()]
 
@@ -264,7 +269,7 @@ class JobProgress:
 
 
 def _log_entries(plan: Plan, job: str) -> list[dict]:
-    for log in (plan.runs / job / "log.jsonl", plan.state / f"{job}.log.jsonl"):
+    for log in (plan.runs / job / LOG, plan.milestone_log(job)):
         if log.exists():
             lines = log.read_text().splitlines()[-200:]
             return [json.loads(line) for line in lines if line.strip()]
@@ -301,7 +306,8 @@ def _running_elsewhere(plan: Plan) -> set[str]:
         except BlockingIOError:
             pass
     recent = time.time() - RUNNING_SECONDS
-    return {job for job in plan.jobs if (plan.runs / job / "log.jsonl").exists() and (plan.runs / job / "log.jsonl").stat().st_mtime > recent}
+    logs = {job: plan.runs / job / LOG for job in plan.jobs}
+    return {job for job, log in logs.items() if log.exists() and log.stat().st_mtime > recent}
 
 
 RUNNING_SECONDS = 300
@@ -311,9 +317,9 @@ def status_table(plan: Plan, running: set[str] | None = None) -> str:
     """Per job: state, steps done/total, steps per hour (recent), ETA."""
     running = _running_elsewhere(plan) if running is None else running
     rows = [f"campaign {plan.name}  ({plan.path})", f"{'job':28s} {'state':8s} {'steps':>17s} {'steps/h':>9s} {'ETA':>8s}"]
-    done = {job for job in plan.jobs if progress(plan, job).done}
-    for job in plan.jobs:
-        info = progress(plan, job)
+    infos = {job: progress(plan, job) for job in plan.jobs}
+    done = {job for job, info in infos.items() if info.done}
+    for job, info in infos.items():
         if info.done:
             state = "done"
         elif job in running:
@@ -380,13 +386,13 @@ def run_campaign(plan: Plan, cores: int, minutes: float = 0.0, max_steps: int = 
                     stopped.add(job)
                 elif code == -signal.SIGTERM and job in signalled_jobs:
                     # stopped by our signal before it could write its own (while starting): keep its last checkpoint
-                    checkpoint = plan.runs / job / "checkpoint.pt"
+                    checkpoint = plan.runs / job / CHECKPOINT
                     if checkpoint.exists():
                         write_milestone(plan, job, checkpoint)
                     stopped.add(job)
                 else:
                     failed[job] = code
-                    lines = (plan.runs / job / "stderr.log").read_text().strip().splitlines() or ["(no message)"]
+                    lines = (plan.runs / job / STDERR).read_text().strip().splitlines() or ["(no message)"]
                     print(f"job {job} failed (exit {code}): {lines[-1]}", file=sys.stderr)
             out_of_time = bool(signalled) or time.time() > deadline
             ready = [
@@ -408,7 +414,7 @@ def run_campaign(plan: Plan, cores: int, minutes: float = 0.0, max_steps: int = 
                 command = [sys.executable, "-m", "codec.training.campaign", "job", str(plan.path), job]
                 command += ["--threads", str(share), "--deadline", str(deadline), "--max-steps", str(max_steps)]
                 (plan.runs / job).mkdir(parents=True, exist_ok=True)
-                with open(plan.runs / job / "stderr.log", "a") as errors:
+                with open(plan.runs / job / STDERR, "a") as errors:
                     running[job] = (subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors), share)
                 stopped.discard(job)
             if out_of_time:
@@ -445,7 +451,7 @@ def exported_job(plan: Plan, job: str) -> Path:
     from codec.model_file import export_model
     from codec.models import build_model
     from codec.training.config import TrainConfig
-    from codec.training.loop import EXPORTED, model_config
+    from codec.training.loop import model_config
 
     path = plan.runs / job / EXPORTED
     if path.exists():

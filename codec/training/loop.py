@@ -37,12 +37,8 @@ from codec.data.crops import CropSampler
 from codec.data.toy import SourceSampler
 from codec.training.methods import method
 from codec.training.precision import autocast_dtype, resolve_precision
+from codec.training.run_folder import CHECKPOINT, EXPORTED, LOG, PREVIOUS_CHECKPOINT
 
-CHECKPOINT = "checkpoint.pt"
-PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
-"""The checkpoint before the last one: a run whose last checkpoint is damaged resumes from it."""
-LOG = "log.jsonl"
-EXPORTED = "model.pt"
 
 
 def model_config(config: TrainConfig) -> ModelConfig:
@@ -182,12 +178,11 @@ def load_checkpoint(out: Path, device: torch.device | str = "cpu") -> dict | Non
 
 @dataclass
 class TrainedRun:
-    """The trained model (this process's copy), the step it reached, and on rank 0 the exported model
-    file (None when the run was stopped before its last step)."""
+    """The trained model (this process's copy) and, on rank 0, the exported model file (None when the
+    run was stopped before its last step)."""
 
     model: VQCodec | UQCodec
     exported: Path | None
-    step: int
 
 
 def train(
@@ -280,7 +275,7 @@ def train(
                 on_checkpoint(checkpoint_path, step)
                 last_save = time.monotonic()
             if stopping:
-                return TrainedRun(model=model, exported=None, step=step)
+                return TrainedRun(model=model, exported=None)
     if rank == 0:
         record = {
             "training": asdict(config),
@@ -294,7 +289,7 @@ def train(
         export_model(model, out / EXPORTED, record)
     if world > 1:
         dist.barrier()
-    return TrainedRun(model=model, exported=out / EXPORTED, step=step)
+    return TrainedRun(model=model, exported=out / EXPORTED)
 
 
 def exported_model(config: TrainConfig) -> Path:
