@@ -231,6 +231,46 @@ def _ranked(queries: np.ndarray, points: np.ndarray, candidates: np.ndarray, k: 
     return np.take_along_axis(by_index, ranked, -1), kth
 
 
+def _sorted_line(codebooks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """1-D codebooks (G, K, 1) sorted: values (G, K), their indices, and per sorted position the lowest
+    index among the codewords of equal value (a stable sort puts it first in its run)."""
+    values, order = codebooks[..., 0].sort(dim=-1, stable=True)
+    positions = torch.arange(values.shape[1], device=values.device).expand_as(values)
+    starts = torch.ones_like(values, dtype=torch.bool)
+    starts[:, 1:] = values[:, 1:] != values[:, :-1]
+    run_start = torch.where(starts, positions, torch.zeros_like(positions)).cummax(dim=-1).values
+    return values.contiguous(), order, order.gather(1, run_start)
+
+
+def line_nearest(vectors: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
+    """`brute_force`'s indices for 1-D codebooks (G, K, 1) (up to float32 near-ties), in O(P log K):
+    the nearest value is one of the two around the query's place in the sorted codebook."""
+    values, _, lowest = _sorted_line(codebooks)
+    queries = vectors[..., 0].contiguous()
+    place = torch.searchsorted(values, queries)
+    below, above = (place - 1).clamp_min(0), place.clamp_max(values.shape[1] - 1)
+    gap_below = (queries - values.gather(1, below)).abs()
+    gap_above = (values.gather(1, above) - queries).abs()
+    index_below, index_above = lowest.gather(1, below), lowest.gather(1, above)
+    take_above = (gap_above < gap_below) | ((gap_above == gap_below) & (index_above < index_below))
+    return torch.where(take_above, index_above, index_below)
+
+
+def line_k_nearest(vectors: torch.Tensor, codebooks: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices (G, P, k) of the k nearest of 1-D codebooks (G, K, 1), nearest first: they lie among the
+    2k sorted values around the query's place (order among equal distances is unspecified, as for topk)."""
+    size = codebooks.shape[1]
+    if size < 2 * k:
+        return torch.cdist(vectors, codebooks).topk(k, largest=False).indices
+    values, order, _ = _sorted_line(codebooks)
+    queries = vectors[..., 0].contiguous()
+    start = (torch.searchsorted(values, queries) - k).clamp(0, size - 2 * k)
+    window = (start.unsqueeze(-1) + torch.arange(2 * k, device=vectors.device)).flatten(1)
+    gaps = (values.gather(1, window) - queries.repeat_interleave(2 * k, dim=1)).abs().view(*queries.shape, 2 * k)
+    nearest = gaps.topk(k, largest=False).indices
+    return order.gather(1, window).view(*queries.shape, 2 * k).gather(-1, nearest)
+
+
 def uses_kdtree(vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.Tensor | None) -> bool:
     """Whether `nearest` takes the k-d tree: CPU tensors, low dimension, enough work, finite penalties."""
     dim = codebooks.shape[-1] + (penalty is not None)
@@ -259,6 +299,8 @@ def k_nearest(vectors: torch.Tensor, codebooks: torch.Tensor, k: int) -> torch.T
     hold every codeword (equal ones included, as a sum over codewords needs them); for k > 1 that
     costs less than tracking them (TrackedSearch asks its trees for more candidates).
     """
+    if codebooks.shape[-1] == 1:
+        return line_k_nearest(vectors, codebooks, k)
     if not uses_kdtree(vectors, codebooks, None):
         return torch.cdist(vectors, codebooks).topk(k, largest=False).indices
     points = codebooks.detach().cpu().double().numpy()

@@ -134,3 +134,30 @@ def test_quantizer_tracks_large_codebooks_only_in_training_mode():
     quantizer.eval()
     assert torch.equal(quantizer.nearest(vectors), expected)
     assert quantizer._tracked["plain"].rebuilds == 1
+
+
+def test_a_sorted_line_finds_the_nearest_of_1d_codebooks_with_ties_to_the_lowest_index():
+    generator = torch.Generator().manual_seed(3)
+    codebooks = torch.randn(3, 256, 1, generator=generator)
+    codebooks[:, 200:] = codebooks[:, :56]  # dead codewords that coincide with live ones
+    vectors = torch.randn(3, 4000, 1, generator=generator) * 3  # beyond both ends too
+    assert torch.equal(search.line_nearest(vectors, codebooks), float64_argmin(vectors, codebooks, None))
+    duplicates = torch.tensor([[[2.0], [-1.0], [2.0], [-1.0], [0.5]]])
+    assert search.line_nearest(torch.tensor([[[1.9], [-3.0], [0.6]]]), duplicates).tolist() == [[0, 1, 4]]
+
+
+@pytest.mark.parametrize("size", [256, 12])
+def test_a_sorted_line_finds_the_k_nearest_of_1d_codebooks(size):
+    generator = torch.Generator().manual_seed(size)
+    codebooks, vectors = torch.randn(2, size, 1, generator=generator), torch.randn(2, 3000, 1, generator=generator) * 3
+    assert torch.equal(search.k_nearest(vectors, codebooks, 8), float64_k_nearest(vectors, codebooks, 8))
+
+
+def test_training_searches_1d_codebooks_sorted(monkeypatch):
+    torch.manual_seed(1)
+    quantizer = ChannelSplitVQ(channels=8, dim=1, codebook_size=256)
+    vectors = torch.randn(8, 2048, 1) * 2
+    expected = float64_argmin(vectors, quantizer.codebooks.detach(), None)
+    monkeypatch.setattr(search, "brute_force", None)  # neither path may fall back to it
+    monkeypatch.setattr(search, "kdtree", None)
+    assert torch.equal(quantizer.train().nearest(vectors), expected)
