@@ -219,8 +219,9 @@ def cmd_toy(args: argparse.Namespace) -> int:
     else:
         curve = study.ToyCurve(args.method, args.dim, args.rate_gradient)
         steps = args.steps or study.STEPS
-        points, check = study.learned_curve(args.source, curve, slopes, steps, Path(args.runs))
-        curves = {curve.name: (f"{args.method}, d={args.dim}, {steps} steps", points, {"bitstream": check})}
+        seeds = tuple(range(args.seeds))
+        points, check = study.learned_curve(args.source, curve, slopes, steps, Path(args.runs), seeds)
+        curves = {curve.name: (f"{args.method}, d={args.dim}, {steps} steps, {args.seeds} seeds", points, {"bitstream": check, "seeds": list(seeds)})}
     if folder.suffix == ".json" and len(curves) > 1:
         raise CommandError(f"--out {folder} names one file, but {args.method} makes {len(curves)} curves: give a folder")
     for name, (description, points, extra) in curves.items():
@@ -231,7 +232,7 @@ def cmd_toy(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from codec.training.loop import train
 
-    fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     try:
         config = TrainConfig(**fields)
     except ValueError as error:
@@ -258,6 +259,8 @@ def _add_train_options(parser: argparse.ArgumentParser, with_methods: bool) -> N
                   for name, m in METHODS.items() if m.options]
         parser.epilog = "methods:\n" + "\n".join(lines)
     for field in dataclasses.fields(TrainConfig):
+        if isinstance(field.default, tuple):
+            continue  # stacked codecs (stack_lmbdas, stack_seeds) are the toy study's, not the command line's
         flag = f"--{field.name.replace('_', '-')}"
         text = f"{docs.get(field.name, '')} (default: {field.default!r})".replace("%", "%%")
         if isinstance(field.default, bool):
@@ -325,6 +328,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     toy.add_argument("--dim", type=int, default=1, choices=(1, 2, 4), help="VQ dimension d")
     toy.add_argument("--slope", type=float, action="append", help="loss = bpd + slope * MSE; one point each (default: the study's)")
     toy.add_argument("--steps", type=int, help="training steps per point (default: the study's)")
+    toy.add_argument("--seeds", type=int, default=1, help="models per point, trained from seeds 0, 1, ...; the point is their mean")
     toy.add_argument("--rate-gradient", default="mixture", choices=("mixture", "sphere"))
     toy.add_argument("--out", default="results/toy", help="a folder (<source>_<curve>.json inside), or a .json file")
     toy.add_argument("--runs", default="runs/toy")

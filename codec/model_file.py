@@ -49,8 +49,14 @@ class ExportedModel:
         return coding.decompress(self, data)
 
 
+LATER_CONFIG_FIELDS = {"members": 1}
+"""ModelConfig fields added after models were shipped, with their defaults: a field at its default is
+left out of the id, so every file made before it keeps its id."""
+
+
 def _content_id(config: ModelConfig, state: dict[str, torch.Tensor], tables: list[np.ndarray]) -> bytes:
-    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    fields = {k: v for k, v in asdict(config).items() if LATER_CONFIG_FIELDS.get(k, object()) != v}
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode())
     for name in sorted(state):
         tensor = state[name].contiguous()
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())

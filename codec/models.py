@@ -16,12 +16,19 @@ import torch
 from torch import nn
 
 from codec.quantizers import ChannelSplitVQ
-from codec.transforms import AnalysisTransform, ResidualMLP, SynthesisTransform
+from codec.transforms import AnalysisTransform, ResidualMLP, StackedResidualMLP, SynthesisTransform
 from entropy import bottleneck
 from entropy.discrete import DiscreteEntropyModel
 
 
-TRANSFORMS = {"factorized": (AnalysisTransform, SynthesisTransform), "mlp": (ResidualMLP, ResidualMLP)}
+TRANSFORMS = {
+    "factorized": (AnalysisTransform, SynthesisTransform),
+    "mlp": (ResidualMLP, ResidualMLP),
+    "stacked-mlp": (
+        lambda N, M, members: StackedResidualMLP(N, M, members, synthesis=False),
+        lambda N, M, members: StackedResidualMLP(N, M, members, synthesis=True),
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,8 @@ class ModelConfig:
     """What rebuilds a codec: quantizer family ("vq" or "uq"), transforms, widths, VQ dimension, codebook size.
 
     transform "factorized" is the image codec (N hidden channels, M latent channels); "mlp" is a
-    toy-source codec whose source and latent have M dimensions and whose MLPs are N wide.
+    toy-source codec whose source and latent have M dimensions and whose MLPs are N wide;
+    "stacked-mlp" is `members` toy-source codecs of M / members dimensions each, trained at once.
     """
 
     quantizer: str = "vq"
@@ -40,6 +48,8 @@ class ModelConfig:
     codebook_size: int = 256
     rate_weight: float = 0.0
     """Weight of -log2 p in the encoder's codeword search (entropy-constrained VQ); 0 = nearest codeword."""
+    members: int = 1
+    """Independent codecs stacked on the channels ("stacked-mlp" only)."""
 
     def __post_init__(self) -> None:
         if self.quantizer not in ("vq", "uq"):
@@ -48,6 +58,8 @@ class ModelConfig:
             raise ValueError(f"unknown transform {self.transform!r} (expected one of {', '.join(TRANSFORMS)})")
         if self.quantizer == "vq" and self.M % self.dim:
             raise ValueError(f"M={self.M} channels do not split into groups of d={self.dim}")
+        if (self.members != 1 and self.transform != "stacked-mlp") or self.members < 1 or self.M % self.members:
+            raise ValueError(f"{self.members} stacked codecs do not fit transform {self.transform!r} with M={self.M}")
 
 
 class _TransformCodec(nn.Module):
@@ -57,8 +69,9 @@ class _TransformCodec(nn.Module):
         super().__init__()
         self.config = config
         analysis, synthesis = TRANSFORMS[config.transform]
-        self.g_a = analysis(config.N, config.M)
-        self.g_s = synthesis(config.N, config.M)
+        stacked = (config.members,) if config.transform == "stacked-mlp" else ()
+        self.g_a = analysis(config.N, config.M, *stacked)
+        self.g_s = synthesis(config.N, config.M, *stacked)
         self.transform_dtype: torch.dtype | None = None
         """Autocast dtype of the transforms in training (codec/training/precision.py); None = float32."""
 

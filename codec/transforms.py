@@ -62,3 +62,50 @@ class ResidualMLP(nn.Module):
         for block in self.blocks:
             h = h + block(torch.nn.functional.gelu(h))
         return self.out(h).reshape(x.shape)
+
+
+class StackedResidualMLP(nn.Module):
+    """`members` independent ResidualMLPs side by side on M = members x D channels, one batched matmul
+    per layer: a toy study trains every slope and seed of a curve in one process this way, where one
+    small model per process would spend its time on per-operation overhead (codec/toy/stack.py).
+
+    Member s reads and writes channels [s D, (s + 1) D). `scale` (M,) is fixed: the analysis side
+    divides its input by it and the synthesis side multiplies its output by it, so a member sees the
+    data a lone ResidualMLP would while the stacked loss weights its squared error by scale^2.
+    """
+
+    def __init__(self, N: int, M: int, members: int, synthesis: bool) -> None:
+        super().__init__()
+        if M % members:
+            raise ValueError(f"{M} channels do not split into {members} stacked models")
+        models = [ResidualMLP(N, M // members) for _ in range(members)]
+        self.names = [name for name, _ in models[0].named_parameters()]
+        self.stacked = nn.ParameterList(
+            nn.Parameter(torch.stack([dict(m.named_parameters())[name].detach() for m in models])) for name in self.names
+        )
+        self.register_buffer("scale", torch.ones(M))
+        self.synthesis = synthesis
+        self.N, self.members = N, members
+
+    def member(self, index: int) -> ResidualMLP:
+        """Member `index` as a lone ResidualMLP (computing what it computes inside the stack)."""
+        model = ResidualMLP(self.N, self.scale.numel() // self.members)
+        model.load_state_dict({name: tensor[index].detach().clone() for name, tensor in zip(self.names, self.stacked)})
+        return model
+
+    def forward(self, x):
+        batch = x.shape[0]
+        scale = self.scale.view(1, -1, 1, 1)
+        inputs = x if self.synthesis else x / scale
+        h = inputs.reshape(batch, self.members, -1).transpose(0, 1)  # (members, batch, D)
+        layers = iter(zip(self.stacked[0::2], self.stacked[1::2]))
+
+        def linear(h):
+            weight, bias = next(layers)
+            return torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+
+        h = linear(h)
+        for _ in range(ResidualMLP.BLOCKS):
+            h = h + linear(torch.nn.functional.gelu(linear(torch.nn.functional.gelu(h))))
+        out = linear(h).transpose(0, 1).reshape(x.shape)
+        return out * scale if self.synthesis else out

@@ -17,6 +17,7 @@ import json
 import math
 from pathlib import Path
 
+import torch
 from codec.model_file import load_exported
 from codec.toy import study
 from codec.toy.evaluate import evaluate_toy
@@ -49,7 +50,9 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a TrainConfig field to change")
     parser.add_argument("--label", help="run name (default: built from the settings)")
     parser.add_argument("--out", type=Path, default=Path("results/toy/probes.json"))
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (one leaves the other cores to other runs)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     changes = dict(item.split("=", 1) for item in args.set)
     changes = {key: _value(value) for key, value in changes.items()}
     curve = study.ToyCurve(args.method, args.dim)

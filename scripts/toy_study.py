@@ -10,12 +10,13 @@ R(D) references, then the figures and the target table. Resumable: finished poin
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from codec.toy import figures, study, targets
+from codec.toy import convergence, figures, stack, study, targets
 
 
 def run_source(source: str, out: Path, runs: Path, steps: int, curves: list[str] | None) -> None:
@@ -25,8 +26,8 @@ def run_source(source: str, out: Path, runs: Path, steps: int, curves: list[str]
     chosen = [c for c in study.STUDY[source] if curves is None or c.name in curves]
     for curve in tqdm(chosen, desc=f"{source} curves"):
         points, check = study.learned_curve(source, curve, curve.slopes(source), steps, runs)
-        description = f"{curve.method}, d={curve.dim}, {curve.rate_gradient} rate gradient, {steps} steps per point"
-        study.write_curve(out, source, curve.name, description, points, bitstream=check)
+        description = f"{curve.method}, d={curve.dim}, {curve.rate_gradient} rate gradient, {steps} steps per point, mean of {len(study.SEEDS)} seeds"
+        study.write_curve(out, source, curve.name, description, points, bitstream=check, seeds=list(study.SEEDS))
 
 
 def write_references(source: str, out: Path) -> None:
@@ -38,6 +39,18 @@ def write_references(source: str, out: Path) -> None:
     study.write_curve(out, source, "ecvq", f"ECVQ in the source space (Lagrangian Lloyd, 4096 codewords, warm start{blocks})", ecvq)
 
 
+def write_convergence(out: Path, runs: Path, sources: list[str]) -> None:
+    """Merge what the convergence runs in `runs` logged into `out`/convergence.json, then draw it."""
+    path = out / "convergence.json"
+    recorded = json.loads(path.read_text()) if path.exists() else {}
+    for source, curves in convergence.summary(runs / "convergence", sources).items():
+        recorded.setdefault(source, {}).update(curves)
+    if recorded:
+        path.write_text(json.dumps(recorded, indent=1) + "\n")
+        for drawn in convergence.plot(recorded, out):
+            print(f"wrote {drawn}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sources", nargs="+", default=list(study.STUDY), choices=list(study.STUDY))
@@ -47,11 +60,20 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/toy"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--figures-only", action="store_true")
+    parser.add_argument("--convergence", action="store_true", help="only the convergence runs (held-out loss against steps at three slopes)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.convergence:
+        for source in args.sources:
+            for curve in study.STUDY[source]:
+                if args.curves is None or curve.name in args.curves:
+                    stack.trained(convergence.convergence_config(source, curve, args.runs / "convergence"))
+        write_convergence(args.out, args.runs, args.sources)
+        return
     if not args.figures_only:
         for source in args.sources:
             run_source(source, args.out, args.runs, args.steps, args.curves)
+    write_convergence(args.out, args.runs, args.sources)
     for path in figures.draw_all(args.out, args.runs):
         print(f"wrote {path}")
     table = args.out / "targets.md"

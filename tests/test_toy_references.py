@@ -61,9 +61,11 @@ def test_a_toy_curve_trains_evaluates_and_its_bitstream_matches_the_ideal_rate(t
     monkeypatch.setitem(study.TEST_SAMPLES, "gaussian", 20_000)
     monkeypatch.setitem(study.CODEBOOK_SIZES, 1, 32)
     curve = study.ToyCurve("ours", 1)
-    points, check = study.learned_curve("gaussian", curve, slopes=[30.0], steps=150, runs=tmp_path)
-    point = points[0]
-    assert 0.5 < point["bpd"] < 8 and point["psnr"] > 3.0
+    points, check = study.learned_curve("gaussian", curve, slopes=[30.0, 90.0], steps=150, runs=tmp_path, seeds=(0, 1))
+    for point in points:
+        assert 0.5 < point["bpd"] < 8 and point["psnr"] > 3.0
+        assert point["bpd"] == pytest.approx(np.mean(point["bpd_per_seed"])) and len(set(point["psnr_per_seed"])) == 2
+    assert points[1]["bpd"] > points[0]["bpd"]
     assert check["file_bpd"] == pytest.approx(check["ideal_bpd"], rel=0.01)
     path = study.write_curve(tmp_path, "gaussian", curve.name, "test", points, bitstream=check)
     assert path.name == "gaussian_ours-1d.json"

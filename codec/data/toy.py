@@ -26,6 +26,20 @@ class SourceSampler:
         return SOURCES[self.source](size, generator).reshape(size, self.dim, 1, 1)
 
 
+class StackedSourceSampler:
+    """Batches for stacked codecs (codec/toy/stack.py): member s gets its own SourceSampler's batch
+    (seed `seeds[s]`) times `scales[s]`, side by side on the channels, (size, members x D, 1, 1)."""
+
+    def __init__(self, source: str, seeds: list[int], scales: list[float]) -> None:
+        self.members = [SourceSampler(source, seed) for seed in seeds]
+        self.scales = scales
+        self.dim = self.members[0].dim
+        self.description = f"{self.members[0].description}; {len(seeds)} stacked codecs, seeds {', '.join(map(str, seeds))}"
+
+    def batch(self, step: int, size: int) -> torch.Tensor:
+        return torch.cat([m.batch(step, size) * scale for m, scale in zip(self.members, self.scales)], dim=1)
+
+
 def test_set(source: str, count: int) -> torch.Tensor:
     """The fixed evaluation samples of a source, (count, D, 1, 1)."""
     generator = torch.Generator().manual_seed(TEST_SEED)

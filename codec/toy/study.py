@@ -7,6 +7,7 @@ bpd + s * MSE (so TrainConfig's lmbda = s * D / 255^2). Curves are written in Co
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -16,13 +17,12 @@ import numpy as np
 import torch
 
 from codec.model_file import load_exported
-from codec.toy import bounds
+from codec.toy import bounds, stack
 from codec.data.toy import test_set
 from codec.toy.ecvq import initial_quantizer, lagrangian_lloyd, rate_distortion
 from codec.toy.evaluate import evaluate_toy
 from codec.data.sources import DIMENSIONS, SOURCES
 from codec.training.config import TrainConfig
-from codec.training.loop import exported_model
 
 CODEBOOK_SIZES = {1: 256, 2: 4096, 4: 32768}
 TEST_SAMPLES = {"gaussian": 1_000_000, "boomerang": 1_000_000, "laplace": 100_000}
@@ -104,24 +104,65 @@ def write_curve(folder: Path, source: str, name: str, description: str, points: 
     return path
 
 
-def train_point(source: str, curve: ToyCurve, slope: float, steps: int, runs: Path) -> Path:
-    """Train (or resume, or reuse) the model of one slope; returns its exported file."""
-    return exported_model(curve.config(source, slope, steps, Path(runs) / f"{source}_{curve.name}_{slope:g}"))
+SEEDS = (0, 1, 2)
+"""Seeds per point: a curve's points are the means over them, the spread is plotted."""
 
 
-def learned_curve(source: str, curve: ToyCurve, slopes: list[float], steps: int, runs: Path) -> tuple[list[dict], dict]:
-    """(points, bitstream check): one trained model per slope, evaluated on the fixed test set.
+def member_file(runs: Path, source: str, curve: ToyCurve, slope: float, seed: int) -> Path:
+    return Path(runs) / f"{source}_{curve.name}_{slope:g}_seed{seed}" / "model.pt"
 
-    The middle slope is also coded into a real range-coded bitstream, to show it matches the ideal rate.
+
+def train_points(source: str, curve: ToyCurve, slopes: list[float], steps: int, runs: Path, seeds=SEEDS) -> dict[tuple[float, int], Path]:
+    """Train (or resume, or reuse) every (slope, seed) model of a curve, stacked (codec/toy/stack.py):
+    one stack for the whole curve, or one per slope where the slope changes more than the trade-off
+    (vq-ste's search weight); returns each model file by (slope, seed)."""
+    files = {}
+    groups: dict[TrainConfig, list[float]] = {}
+    for slope in slopes:
+        config = curve.config(source, slope, steps, Path(runs))
+        groups.setdefault(dataclasses.replace(config, lmbda=0.0), []).append(slope)
+    for template, group in groups.items():
+        members = [(slope, seed) for slope in group for seed in seeds]
+        name = f"{source}_{curve.name}_stack_" + "_".join(f"{s:g}" for s in group) + f"_seeds{''.join(map(str, seeds))}"
+        config = stack.stacked(
+            dataclasses.replace(template, out=str(Path(runs) / name)),
+            [(curve.config(source, slope, steps, Path(runs)).lmbda, seed) for slope, seed in members],
+        )
+        outs = [member_file(runs, source, curve, slope, seed) for slope, seed in members]
+        files.update(zip(members, stack.export_members(config, outs)))
+    return files
+
+
+def train_point(source: str, curve: ToyCurve, slope: float, steps: int, runs: Path, seed: int = 0) -> Path:
+    """The model file of one (slope, seed): the study's own where it has trained it, else a stack of one."""
+    path = member_file(runs, source, curve, slope, seed)
+    return path if path.exists() else train_points(source, curve, [slope], steps, runs, (seed,))[slope, seed]
+
+
+def learned_curve(source: str, curve: ToyCurve, slopes: list[float], steps: int, runs: Path, seeds=SEEDS) -> tuple[list[dict], dict]:
+    """(points, bitstream check): per slope, the mean bpd and PSNR over the seeds' models on the
+    fixed test set, with the per-seed values beside them.
+
+    The middle slope's first seed is also coded into a real range-coded bitstream, to show it matches the ideal rate.
     """
     samples = test_set(source, TEST_SAMPLES[source])
+    files = train_points(source, curve, slopes, steps, runs, seeds)
     points, check = [], {}
     for index, slope in enumerate(slopes):
-        exported = load_exported(train_point(source, curve, slope, steps, runs))
-        point = evaluate_toy(exported, samples, bitstream=index == len(slopes) // 2)
-        if "bitstream_bpd" in point:
-            check = {"slope": slope, "ideal_bpd": point["bpd"], "file_bpd": point.pop("bitstream_bpd")}
-        points.append({"slope": slope, **point})
+        measured = []
+        for seed in seeds:
+            coded = index == len(slopes) // 2 and seed == seeds[0]
+            point = evaluate_toy(load_exported(files[slope, seed]), samples, bitstream=coded)
+            if coded:
+                check = {"slope": slope, "seed": seed, "ideal_bpd": point["bpd"], "file_bpd": point.pop("bitstream_bpd")}
+            measured.append(point)
+        points.append({
+            "slope": slope,
+            "bpd": float(np.mean([p["bpd"] for p in measured])),
+            "psnr": float(np.mean([p["psnr"] for p in measured])),
+            "bpd_per_seed": [p["bpd"] for p in measured],
+            "psnr_per_seed": [p["psnr"] for p in measured],
+        })
     return points, check
 
 

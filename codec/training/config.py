@@ -83,6 +83,13 @@ class TrainConfig:
     """Weight of -log2 p in the codeword search (entropy-constrained VQ, vq-ste); kept by the model."""
     reactivate_every: int = 0
     """Every this many steps, codewords unused since the last time restart at latent vectors (0 = never)."""
+    stack_lmbdas: tuple[float, ...] = ()
+    """Toy sources: train one codec per entry at once (block-diagonal MLPs, codec/toy/stack.py), member s
+    with trade-off stack_lmbdas[s] and seed stack_seeds[s]. Member s's data are scaled by
+    sqrt(members x stack_lmbdas[s] / lmbda), so `lmbda` times the stack's mean squared error is the sum
+    of the members' weighted errors. Set by the toy study, not on the command line."""
+    stack_seeds: tuple[int, ...] = ()
+    """The stacked members' seeds (data and noise streams), one per stack_lmbdas entry."""
     device: str = "auto"
     """'auto' takes CUDA where present, else the CPU."""
     precision: str = "auto"
@@ -100,6 +107,13 @@ class TrainConfig:
         for name, choices in CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ValueError(f"unknown {name.replace('_', ' ')} {getattr(self, name)!r} (choose from {', '.join(choices)})")
+        if self.stack_lmbdas and (not self.source or len(self.stack_seeds) != len(self.stack_lmbdas) or self.clip_grad_norm):
+            raise ValueError("stacked codecs need a toy source, one seed per lambda, and no gradient clipping (it would couple them)")
+
+    @property
+    def members(self) -> int:
+        """Codecs trained at once: 1, or one per stack_lmbdas entry."""
+        return max(1, len(self.stack_lmbdas))
 
     @property
     def quantizer(self) -> str:

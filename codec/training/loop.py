@@ -34,7 +34,7 @@ from codec.training.codebook_init import init_codebooks_from_latents, reactivate
 from codec.training.config import TrainConfig
 from codec.data import Sampler
 from codec.data.crops import CropSampler
-from codec.data.toy import SourceSampler
+from codec.data.toy import SourceSampler, StackedSourceSampler
 from codec.training.methods import method
 from codec.training.precision import autocast_dtype, resolve_precision
 from codec.training.run_folder import CHECKPOINT, EXPORTED, LOG, PREVIOUS_CHECKPOINT
@@ -42,15 +42,22 @@ from codec.training.run_folder import CHECKPOINT, EXPORTED, LOG, PREVIOUS_CHECKP
 
 
 def model_config(config: TrainConfig) -> ModelConfig:
+    transform = "stacked-mlp" if config.stack_lmbdas else "mlp" if config.source else "factorized"
     return ModelConfig(
         quantizer=config.quantizer,
-        transform="mlp" if config.source else "factorized",
+        transform=transform,
         N=config.N,
-        M=config.M,
+        M=config.M * config.members,
         dim=config.dim,
         codebook_size=config.codebook_size,
         rate_weight=config.rate_weight,
+        members=config.members,
     )
+
+
+def member_scales(config: TrainConfig) -> list[float]:
+    """The factor on each stacked member's data that weights its squared error by its own lambda."""
+    return [math.sqrt(config.members * lmbda / config.lmbda) for lmbda in config.stack_lmbdas]
 
 
 def _start(model: VQCodec | UQCodec, sampler: Sampler, config: TrainConfig) -> None:
@@ -69,7 +76,10 @@ def make_sampler(config: TrainConfig) -> Sampler:
     """Crops of the image folder, or samples of a toy source when `config.source` is set."""
     if not config.source:
         return CropSampler(config.data, config.crop, config.seed)
-    sampler = SourceSampler(config.source, config.seed)
+    if config.stack_lmbdas:
+        sampler = StackedSourceSampler(config.source, list(config.stack_seeds), member_scales(config))
+    else:
+        sampler = SourceSampler(config.source, config.seed)
     if sampler.dim != config.M:
         raise ValueError(f"the {config.source} source has {sampler.dim} dimensions, so M must be {sampler.dim}")
     return sampler
@@ -189,11 +199,13 @@ def train(
     config: TrainConfig,
     stop: Callable[[int], bool] = lambda step: False,
     on_checkpoint: Callable[[Path, int], None] = lambda path, step: None,
+    monitor: Callable[[VQCodec | UQCodec], dict] | None = None,
 ) -> TrainedRun:
     """Run (or resume) a training run and export its model.
 
     `stop(step)` is asked after every step: when it answers True, the run writes a checkpoint and
     returns unfinished. `on_checkpoint(path, step)` is called after every checkpoint written.
+    `monitor(model)` is called at every log line (the model in eval mode); what it returns joins the line.
     """
     device = _device(config)
     rank, world = _distributed(device)
@@ -204,6 +216,10 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     sampler = make_sampler(config)
     model = build_model(model_config(config)).to(device)
+    if config.stack_lmbdas:
+        scales = torch.tensor(member_scales(config)).repeat_interleave(config.M)
+        for transform in (model.g_a, model.g_s):
+            transform.scale.copy_(scales)
     optimizers = method(config.method).optimizers(model, config)
     is_vq = isinstance(model, VQCodec)
     counts = torch.zeros(model.quantizer.groups, config.codebook_size, device=device) if is_vq else None
@@ -261,10 +277,14 @@ def train(
                         dist.broadcast(model.entropy.logits.data, src=0)
                     counts.zero_()
             if step % config.log_every == 0 or step == config.steps:
+                entry.update(result.trace)
                 if result.indices is not None:
                     entry["utilization"], entry["perplexity"] = codebook_usage(
                         index_counts(result.indices, config.codebook_size)
                     )
+                if monitor is not None and rank == 0:
+                    entry.update(monitor(model.eval()))
+                    model.train()
                 log.write(json.dumps(entry) + "\n")
                 log.flush()
                 bar.set_postfix(bpp=f"{result.bpp:.3f}", psnr=f"{result.psnr:.2f}")

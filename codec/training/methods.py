@@ -14,7 +14,7 @@ Methods (DESIGN.md section 2):
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Iterator
 
 import torch
@@ -38,6 +38,8 @@ class StepResult:
     bpp: float
     psnr: float
     indices: torch.Tensor | None = None
+    trace: dict[str, float] = field(default_factory=dict)
+    """What else a method reports of its step, for the log (e.g. the boundaries step's loss)."""
 
 
 def _result(loss: torch.Tensor, bpp: torch.Tensor, mse: torch.Tensor, indices: torch.Tensor | None = None) -> StepResult:
@@ -259,9 +261,11 @@ class Alternating(Method):
         with frozen(model.g_s, model.quantizer, model.entropy):
             vectors = quantizer.to_vectors(y)
             approximate, rate = type(self).approximation(model, vectors, config)
-            encoder_loss, _, _ = rd_loss(rate, x, model.synthesis(quantizer.from_vectors(approximate, shape)), config.lmbda)
+            encoder_loss, encoder_bpp, encoder_mse = rd_loss(rate, x, model.synthesis(quantizer.from_vectors(approximate, shape)), config.lmbda)
             _update(optimizers["encoder"], encoder_loss, config.clip_grad_norm)
-        return _result(loss, bpp, mse, indices)
+        radius = (vectors.detach() - quantizer.lookup(indices)).norm(dim=-1).mean()
+        trace = {"encoder_loss": encoder_loss.item(), "encoder_bpp": encoder_bpp.item(), "encoder_mse": encoder_mse.item(), "radius": radius.item()}
+        return StepResult(loss.item(), bpp.item(), psnr(mse.item()), indices, trace)
 
 
 @register

@@ -1,0 +1,79 @@
+"""Stacked toy codecs: members that compute, learn and export exactly as lone codecs would."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from codec.model_file import load_exported
+from codec.models import ModelConfig, build_model
+from codec.toy import study
+from codec.toy.stack import export_members, slopes, split, stacked
+from codec.training.config import TrainConfig
+from codec.training.loop import member_scales, model_config
+from codec.training.losses import rd_loss
+
+SLOPES, SEEDS = (2.0, 9.0), (0, 1)
+
+
+def stack_config(tmp_path, method="uq-aun", dim=1, steps=4) -> TrainConfig:
+    config = study.ToyCurve(method, dim).config("laplace", 9.0, steps, tmp_path / "stack")
+    config = dataclasses.replace(config, batch=64, log_every=2)
+    return stacked(config, [(slope * 8 / 255.0**2, seed) for slope in SLOPES for seed in SEEDS])
+
+
+@pytest.mark.parametrize("method, dim", [("uq-ste", 1), ("vq-ste", 2)])
+def test_each_member_gets_the_gradient_its_lone_codec_gets_from_its_own_loss(tmp_path, method, dim):
+    """The stack's loss is the sum of its members' losses, each at its own lambda on its own data:
+    so Adam, which works element by element, moves each member as it would move a lone codec."""
+    config = stack_config(tmp_path, method, dim)
+    torch.manual_seed(0)
+    model = build_model(model_config(config))
+    scales = member_scales(config)
+    for transform in (model.g_a, model.g_s):
+        transform.scale.copy_(torch.tensor(scales).repeat_interleave(8))
+    lone = split(model)
+    data = [torch.randn(32, 8, 1, 1) for _ in lone]
+    forward = (lambda m, x: m(x, "ste")) if method == "uq-ste" else (lambda m, x: m(x))
+    batch = torch.cat([x * s for x, s in zip(data, scales)], 1)
+    out = forward(model.train(), batch)
+    rd_loss(out.bits, batch, out.x_hat, config.lmbda)[0].backward()
+    for index, (member, x, lmbda) in enumerate(zip(lone, data, config.stack_lmbdas)):
+        member.train()
+        own = forward(member, x)
+        rd_loss(own.bits, own.x_hat, x, lmbda)[0].backward()
+        assert torch.allclose(member.g_a.inp.weight.grad, model.g_a.stacked[0].grad[index], rtol=1e-4, atol=1e-6)
+        assert torch.allclose(member.g_s.out.bias.grad, model.g_s.stacked[-1].grad[index], rtol=1e-4, atol=1e-6)
+        assert member.g_s.out.bias.grad.abs().max() > 1e-3
+
+
+def test_a_stacked_run_monitors_each_member_and_exports_them_as_lone_models(tmp_path):
+    config = stack_config(tmp_path)
+    outs = [tmp_path / f"member-{i}" / "model.pt" for i in range(4)]
+    export_members(config, outs)
+    lines = [json.loads(line) for line in (tmp_path / "stack" / "log.jsonl").read_text().splitlines()]
+    assert [len(line["members"]) for line in lines] == [4, 4]
+    assert all(m["loss"] == pytest.approx(m["bpd"] + s * 10 ** (-m["psnr"] / 10), rel=1e-3)
+               for m, s in zip(lines[-1]["members"], slopes(config)))
+    for index, out in enumerate(outs):
+        exported = load_exported(out)
+        assert exported.model.config.transform == "mlp" and exported.model.config.M == 8
+        assert (exported.record["lmbda"], exported.record["seed"]) == (config.stack_lmbdas[index], config.stack_seeds[index])
+    x = torch.randn(16, 8, 1, 1)
+    stack = load_exported(tmp_path / "stack" / "model.pt").model
+    y = stack.analysis(x.repeat(1, 4, 1, 1) * stack.g_a.scale.view(1, -1, 1, 1))  # the file's fp16 scales
+    for index, out in enumerate(outs):
+        assert torch.allclose(load_exported(out).model.analysis(x), y[:, 8 * index : 8 * (index + 1)], atol=1e-5)
+
+
+def test_stacks_refuse_what_would_couple_or_mislabel_their_members(tmp_path):
+    config = stack_config(tmp_path)
+    with pytest.raises(ValueError):
+        dataclasses.replace(config, clip_grad_norm=1.0)
+    with pytest.raises(ValueError):
+        dataclasses.replace(config, stack_seeds=(0,))
+    with pytest.raises(ValueError):
+        ModelConfig(quantizer="uq", transform="mlp", M=8, members=2)
