@@ -3,7 +3,7 @@
 Usage: python scripts/toy_probe.py --source laplace --method ours --dim 1 --slope 16 --steps 10000 \
            [--set encoder_lr_scale=0.1 --set rate_gradient=sphere] [--label NAME] [--out results/toy/probes.json]
 
-Trains (or resumes) the point in runs/toy-probes/<label>, measures it on the study's fixed test set
+Trains (or resumes) the point in runs/toy-probes/<label> (one thread unless --threads), measures it on the study's fixed test set
 (bits per dimension from the frozen tables, PSNR per dimension), and appends to `--out` a record:
 the label, the settings, bpd, PSNR, the training seconds and, for the Laplace, the PSNR the scalar
 high-rate estimate D = 2^(2(h - R)) / 12 (h = log2(2e), unit scale) gives at the point's rate.
@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import json
 import math
+import shutil
 from pathlib import Path
 
 import torch
@@ -23,6 +24,7 @@ from codec.toy import study
 from codec.toy.evaluate import evaluate_toy
 from codec.data.toy import test_set
 from codec.training.loop import exported_model
+from codec.training.run_folder import LOG
 
 
 def _value(text: str):
@@ -51,6 +53,7 @@ def main() -> None:
     parser.add_argument("--label", help="run name (default: built from the settings)")
     parser.add_argument("--out", type=Path, default=Path("results/toy/probes.json"))
     parser.add_argument("--threads", type=int, default=1, help="torch threads (one leaves the other cores to other runs)")
+    parser.add_argument("--trace", type=Path, help="also copy the run's training log to TRACE/<label>.jsonl (results/toy/traces keeps the evidence)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     changes = dict(item.split("=", 1) for item in args.set)
@@ -67,6 +70,9 @@ def main() -> None:
     }
     if args.source == "laplace":
         record["scalar_high_rate_psnr"] = round(scalar_high_rate_psnr(point["bpd"]), 3)
+    if args.trace:
+        args.trace.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(config.out) / LOG, args.trace / f"{label}.jsonl")
     records = json.loads(args.out.read_text()) if args.out.exists() else []
     records = [r for r in records if r["label"] != label] + [record]
     args.out.parent.mkdir(parents=True, exist_ok=True)

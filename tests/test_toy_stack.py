@@ -77,3 +77,17 @@ def test_stacks_refuse_what_would_couple_or_mislabel_their_members(tmp_path):
         dataclasses.replace(config, stack_seeds=(0,))
     with pytest.raises(ValueError):
         ModelConfig(quantizer="uq", transform="mlp", M=8, members=2)
+
+
+def test_a_loss_settles_where_it_stops_moving_by_more_than_the_tolerance():
+    import numpy as np
+
+    from codec.toy.convergence import settled_step, smoothed
+
+    steps = np.arange(100, 20_001, 100)
+    decaying = 1.0 + np.exp(-steps / 2000.0)  # changes by < 0.5% over the last 20% from about step 11,000 on
+    settled = settled_step(steps, decaying)
+    assert 9_000 < settled < 14_000
+    assert settled_step(steps, 1.0 + steps / 1e4) is None  # still falling (or rising) at the end
+    noisy = np.stack([decaying + 0.02 * (-1.0) ** np.arange(len(steps))], axis=1)  # Adam's jitter, averaged away
+    assert abs(smoothed(noisy)[-50:, 0] - decaying[-50:]).max() < 0.02 / 4
