@@ -78,12 +78,15 @@ def uniform_on_sphere(shape: torch.Size, dim: int, device: torch.device | str = 
     return gaussian / gaussian.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
-def sphere_noise(vectors: torch.Tensor, quantized: torch.Tensor) -> torch.Tensor:
+def sphere_noise(vectors: torch.Tensor, quantized: torch.Tensor, cap: float = 0.0) -> torch.Tensor:
     """The paper's training approximation y + r*u with r = |y - Q(y)| (no gradient), u uniform in the ball.
 
-    d(output)/d(vectors) is the identity, so the encoder sees the decoder's gradient unchanged.
+    d(output)/d(vectors) is the identity, so the encoder sees the decoder's gradient unchanged. With
+    `cap` > 0, r is at most `cap` times its group's RMS radius (vectors (G, P, d)).
     """
     radius = (vectors - quantized).norm(dim=-1, keepdim=True).detach()
+    if cap > 0:
+        radius = torch.minimum(radius, cap * radius.square().mean(1, keepdim=True).sqrt())
     return vectors + radius * uniform_in_ball(vectors.shape[:-1], vectors.shape[-1], vectors.device)
 
 

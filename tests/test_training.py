@@ -156,6 +156,19 @@ def test_sphere_noise_stays_within_the_quantization_radius_and_passes_gradients(
     assert torch.equal(vectors.grad, torch.ones_like(vectors))
 
 
+def test_a_capped_sphere_keeps_far_latents_noise_to_a_multiple_of_the_typical_radius():
+    quantized = torch.zeros(2, 1000, 4)
+    vectors = torch.randn(2, 1000, 4) * 0.3
+    vectors[:, :5] = 1000.0  # latents that ran away from every codeword
+    rms = (vectors - quantized).norm(dim=-1).square().mean(1).sqrt()
+    capped = (sphere_noise(vectors, quantized, cap=3.0) - vectors).norm(dim=-1)
+    assert (capped <= 3.0 * rms[:, None] + 1e-4).all()
+    inside = (vectors - quantized).norm(dim=-1) < rms[:, None]
+    near = sphere_noise(vectors, quantized, cap=3.0) - vectors
+    assert ((near.norm(dim=-1) <= (vectors - quantized).norm(dim=-1) + 1e-5) | ~inside).all()
+    assert (sphere_noise(vectors, quantized)[:, :5] - vectors[:, :5]).norm(dim=-1).max() > 3.0 * rms.max()
+
+
 def test_resume_gives_the_same_parameters_as_an_unbroken_run(image_folder, tmp_path, monkeypatch):
     base = TrainConfig(method="ours", data=str(image_folder), steps=6, lr_drop_at=0.5, checkpoint_seconds=0, **TINY)
     train(dataclasses.replace(base, out=str(tmp_path / "unbroken")))

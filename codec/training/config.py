@@ -71,6 +71,10 @@ class TrainConfig:
     'kmeans++' (k-means++ seeding over the latents)."""
     rate_gradient: str = "mixture"
     """How 'ours' gives the encoder a rate gradient: 'mixture' surrogate or 'sphere' surface estimator."""
+    sphere_radius_cap: float = 0.0
+    """'ours': the sphere noise's radius r is at most this multiple of its group's RMS radius (0 = no
+    cap, as the paper). Past the codewords in use r grows with the latent, and the decoder's gradient
+    at y + r u can push latents further out: a runaway seen at high slopes (results/toy/traces)."""
     sinkhorn: bool = False
     """Choose training-time indices by OptVQ's Sinkhorn plan (inference always uses the encoder's search)."""
     wasserstein: bool = False

@@ -207,7 +207,7 @@ def _sphere_approximation(model: VQCodec, vectors: torch.Tensor, config: TrainCo
     with torch.no_grad():
         indices = quantizer.nearest(vectors)
         quantized = quantizer.lookup(indices)
-    noisy = sphere_noise(vectors, quantized)
+    noisy = sphere_noise(vectors, quantized, config.sphere_radius_cap)
     if config.rate_gradient == "sphere":
         return noisy, sphere_rate_surrogate(model, vectors, quantized, indices)
     return noisy, mixture_rate_bits(model, noisy, _mean_squared_radius(vectors, quantized))
@@ -272,7 +272,7 @@ class Alternating(Method):
 class Ours(Alternating):
     name = "ours"
     description = "encoder/decoder alternation with the sphere-noise approximation (paper 004)"
-    options = ("encoder_lr_scale", "rate_gradient")
+    options = ("encoder_lr_scale", "rate_gradient", "sphere_radius_cap")
     approximation = staticmethod(_sphere_approximation)
 
 
@@ -294,7 +294,7 @@ class Gumbel(Alternating):
 class NoAlternation(Method):
     name = "no-alternation"
     description = "ablation A1: sphere noise fed to the decoder, encoder, decoder and codebooks updated together"
-    options = ("rate_gradient",)
+    options = ("rate_gradient", "sphere_radius_cap")
 
     def step(self, model: VQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
         """The codebooks learn from a k-means style distance loss and the logits from the actual indices."""
