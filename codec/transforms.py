@@ -65,9 +65,9 @@ class ResidualMLP(nn.Module):
 
 
 class StackedResidualMLP(nn.Module):
-    """`members` independent ResidualMLPs side by side on M = members x D channels, one batched matmul
-    per layer: a toy study trains every slope and seed of a curve in one process this way, where one
-    small model per process would spend its time on per-operation overhead (codec/toy/stack.py).
+    """`members` independent ResidualMLPs side by side on M = members x D channels (ModelConfig checks
+    that they divide), one batched matmul per layer: the toy study trains every slope and seed of a
+    curve in one process this way (codec/toy/stack.py).
 
     Member s reads and writes channels [s D, (s + 1) D). `scale` (M,) is fixed: the analysis side
     divides its input by it and the synthesis side multiplies its output by it, so a member sees the
@@ -76,8 +76,6 @@ class StackedResidualMLP(nn.Module):
 
     def __init__(self, N: int, M: int, members: int, synthesis: bool) -> None:
         super().__init__()
-        if M % members:
-            raise ValueError(f"{M} channels do not split into {members} stacked models")
         models = [ResidualMLP(N, M // members) for _ in range(members)]
         self.names = [name for name, _ in models[0].named_parameters()]
         self.stacked = nn.ParameterList(

@@ -67,7 +67,8 @@ def main() -> None:
         for source in args.sources:
             for curve in study.STUDY[source]:
                 if args.curves is None or curve.name in args.curves:
-                    stack.trained(convergence.convergence_config(source, curve, args.runs / "convergence"))
+                    for config, _ in convergence.convergence_stacks(source, curve, args.runs / "convergence"):
+                        stack.trained(config)
         write_convergence(args.out, args.runs, args.sources)
         return
     if not args.figures_only:

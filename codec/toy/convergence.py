@@ -1,22 +1,19 @@
 """How long toy codecs must train: held-out loss against steps at a low, middle and high slope.
 
-One stacked run per source and curve trains the three slopes together for CONVERGENCE_STEPS with the
-study's recipe; its log holds each member's held-out loss (codec/toy/stack.py). A run has converged
-at the first logged step t whose smoothed loss differs by less than TOLERANCE from the smoothed loss
-at 0.8 t (the issue's "less than 0.5% change over the last 20% of steps").
+The curve's stacks (one, or one per slope for vq-ste) train the three slopes for CONVERGENCE_STEPS with
+the study's recipe; their logs hold each member's held-out loss (codec/toy/stack.py). A run has settled
+at the first logged step t from which on every logged step t' has a smoothed loss within TOLERANCE of
+the smoothed loss at 0.8 t' (the issue's "less than 0.5% change over the last 20% of steps").
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 
-from codec.toy import stack
-from codec.toy.study import SLOPES, STUDY, ToyCurve
-from codec.training.config import TrainConfig
+from codec.toy.study import STUDY, ToyCurve, curve_stacks
 from codec.training.run_folder import LOG
 
 CONVERGENCE_STEPS = 40_000
@@ -27,17 +24,17 @@ RECORD_EVERY = 500
 """Steps between the smoothed losses kept in results/toy/convergence.json."""
 
 
-def probe_slopes(source: str) -> list[float]:
-    """The low, middle and high slope of a source's curves."""
-    slopes = SLOPES[source]
+def probe_slopes(source: str, curve: ToyCurve) -> list[float]:
+    """The low, middle and high slope of a curve (vq-ste's are scaled, ToyCurve.slope_scale)."""
+    slopes = curve.slopes(source)
     return [slopes[0], slopes[len(slopes) // 2], slopes[-1]]
 
 
-def convergence_config(source: str, curve: ToyCurve, runs: Path, steps: int = CONVERGENCE_STEPS, seed: int = 0) -> TrainConfig:
-    """The stacked run that measures a curve's convergence: its three probe slopes, one seed, the
-    study's recipe with the learning-rate drop moved past the end (the loss is watched undropped)."""
-    config = dataclasses.replace(curve.config(source, 1.0, steps, Path(runs) / f"{source}_{curve.name}"), lr_drop_at=1.0)
-    return stack.stacked(config, [(curve.config(source, s, steps, Path(".")).lmbda, seed) for s in probe_slopes(source)])
+def convergence_stacks(source: str, curve: ToyCurve, runs: Path, steps: int = CONVERGENCE_STEPS, seed: int = 0):
+    """The stacked runs that measure a curve's convergence, with their members' (slope, seed): its
+    three probe slopes, one seed, the study's recipe with the learning-rate drop moved past the end
+    (the loss is watched undropped)."""
+    return curve_stacks(source, curve, probe_slopes(source, curve), steps, Path(runs) / f"{source}_{curve.name}", (seed,), {"lr_drop_at": 1.0})
 
 
 def member_losses(log: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -68,24 +65,26 @@ def settled_step(steps: np.ndarray, losses: np.ndarray, tolerance: float = TOLER
 
 
 def summary(runs: Path, sources: list[str]) -> dict:
-    """Per source and curve with a convergence run: its slopes, and per slope the settled step and the
-    smoothed held-out loss every RECORD_EVERY steps (what the figure draws)."""
+    """Per source and curve with convergence runs: their steps, and per probe slope the settled step
+    and the smoothed held-out loss every RECORD_EVERY steps (what the figure draws)."""
     result = {}
     for source in sources:
         for curve in STUDY[source]:
-            log = Path(runs) / f"{source}_{curve.name}" / LOG
-            if not log.exists():
+            series = {}
+            for config, members in convergence_stacks(source, curve, runs):
+                log = Path(config.out) / LOG
+                steps, losses = member_losses(log) if log.exists() else (np.array([]), None)
+                if len(steps):
+                    series.update({slope: (steps, smoothed(losses)[:, m]) for m, (slope, _) in enumerate(members)})
+            if len(series) < len(probe_slopes(source, curve)):
                 continue
-            steps, losses = member_losses(log)
-            if not len(steps):
-                continue
-            smooth = smoothed(losses)
+            steps = min((s for s, _ in series.values()), key=len)  # stacks of one curve may have logged unequally far
             keep = (steps % RECORD_EVERY == 0) | (steps == steps[-1])
             result.setdefault(source, {})[curve.name] = {
                 "steps": steps[keep].tolist(),
                 "slopes": {
-                    f"{slope:g}": {"settled_step": settled_step(steps, smooth[:, m]), "loss": np.round(smooth[keep, m], 5).tolist()}
-                    for m, slope in enumerate(probe_slopes(source))
+                    f"{slope:g}": {"settled_step": settled_step(steps, loss[: len(steps)]), "loss": np.round(loss[: len(steps)][keep], 5).tolist()}
+                    for slope, (_, loss) in series.items()
                 },
             }
     return result
@@ -100,22 +99,22 @@ def plot(summary: dict, folder: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     paths = []
+    positions = ("low", "middle", "high")
     for source, curves in summary.items():
-        slopes = [f"{s:g}" for s in probe_slopes(source)]
-        figure, panels = plt.subplots(1, len(slopes), figsize=(5 * len(slopes), 4), dpi=110)
-        for panel, slope in zip(panels, slopes):
+        figure, panels = plt.subplots(1, len(positions), figsize=(5 * len(positions), 4), dpi=110)
+        for index, (panel, position) in enumerate(zip(panels, positions)):
+            shown = []
             for (name, data), colour in zip(curves.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
-                loss = np.asarray(data["slopes"][slope]["loss"])
-                panel.plot(data["steps"], loss, color=colour, label=name)
-                settled = data["slopes"][slope]["settled_step"]
-                if settled is not None:
-                    panel.axvline(settled, color=colour, linestyle=":", linewidth=1)
-            low = min(min(d["slopes"][slope]["loss"][len(d["steps"]) // 10 :]) for d in curves.values())
-            high = max(max(d["slopes"][slope]["loss"][len(d["steps"]) // 10 :]) for d in curves.values())
-            panel.set_ylim(low - 0.05 * (high - low + 1e-3), high + 0.05 * (high - low + 1e-3))
-            panel.set(title=f"{source}, slope {slope}", xlabel="step", ylabel="held-out loss, bpd + slope * MSE")
+                slope, probe = list(data["slopes"].items())[index]
+                panel.plot(data["steps"], probe["loss"], color=colour, label=f"{name} (slope {slope})")
+                if probe["settled_step"] is not None:
+                    panel.axvline(probe["settled_step"], color=colour, linestyle=":", linewidth=1)
+                shown += probe["loss"][len(data["steps"]) // 10 :]
+            margin = 0.05 * (max(shown) - min(shown) + 1e-3)
+            panel.set_ylim(min(shown) - margin, max(shown) + margin)
+            panel.set(title=f"{source}, {position} slope", xlabel="step", ylabel="held-out loss, bpd + slope * MSE")
             panel.grid(alpha=0.3)
-        panels[0].legend(fontsize=8)
+            panel.legend(fontsize=7)
         figure.suptitle(f"dotted: settled (< {TOLERANCE:.1%} change over the last 20% of steps, {SMOOTHING}-log average)")
         figure.tight_layout()
         path = Path(folder) / f"{source}_convergence.png"

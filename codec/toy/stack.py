@@ -93,7 +93,7 @@ def trained(config: TrainConfig) -> Path:
 
 def export_members(config: TrainConfig, outs: list[Path]) -> list[Path]:
     """Train (or resume, or reuse) the stacked run `config` and export its members to `outs` (model files),
-    each with the stack's record, its own lambda and seed. Members already exported are left alone."""
+    each with the stack's record, its own lambda and seed; nothing is redone when every member is exported."""
     paths = [Path(out) for out in outs]
     if all(path.exists() for path in paths):
         return paths

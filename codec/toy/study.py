@@ -117,25 +117,34 @@ def member_file(runs: Path, source: str, curve: ToyCurve, slope: float, seed: in
     return Path(runs) / f"{source}_{curve.name}_{slope:g}_seed{seed}" / "model.pt"
 
 
+def curve_stacks(
+    source: str, curve: ToyCurve, slopes: list[float], steps: int, runs: Path, seeds=SEEDS, changes: dict | None = None
+) -> list[tuple[TrainConfig, list[tuple[float, int]]]]:
+    """The stacked runs (codec/toy/stack.py) that train every (slope, seed) model of a curve, each with
+    its members' (slope, seed): one stack for the whole curve, or one per slope where the slope changes
+    more than the trade-off (vq-ste's search weight). `changes` are TrainConfig fields that differ
+    from the study's recipe (a probe's)."""
+    groups: dict[TrainConfig, list[tuple[float, float]]] = {}
+    for slope in slopes:
+        config = dataclasses.replace(curve.config(source, slope, steps, Path(runs)), **(changes or {}))
+        groups.setdefault(dataclasses.replace(config, lmbda=0.0), []).append((slope, config.lmbda))
+    stacks = []
+    for template, group in groups.items():
+        name = f"{source}_{curve.name}_stack_" + "_".join(f"{s:g}" for s, _ in group) + f"_seeds{''.join(map(str, seeds))}"
+        config = stack.stacked(
+            dataclasses.replace(template, out=str(Path(runs) / name)), [(lmbda, seed) for _, lmbda in group for seed in seeds]
+        )
+        stacks.append((config, [(slope, seed) for slope, _ in group for seed in seeds]))
+    return stacks
+
+
 def train_points(
     source: str, curve: ToyCurve, slopes: list[float], steps: int, runs: Path, seeds=SEEDS, changes: dict | None = None
 ) -> dict[tuple[float, int], Path]:
-    """Train (or resume, or reuse) every (slope, seed) model of a curve, stacked (codec/toy/stack.py):
-    one stack for the whole curve, or one per slope where the slope changes more than the trade-off
-    (vq-ste's search weight); returns each model file by (slope, seed). `changes` are TrainConfig
-    fields that differ from the study's recipe (a probe's)."""
+    """Train (or resume, or reuse) every (slope, seed) model of a curve in its stacks (`curve_stacks`);
+    returns each model file by (slope, seed)."""
     files = {}
-    groups: dict[TrainConfig, list[float]] = {}
-    for slope in slopes:
-        config = dataclasses.replace(curve.config(source, slope, steps, Path(runs)), **(changes or {}))
-        groups.setdefault(dataclasses.replace(config, lmbda=0.0), []).append(slope)
-    for template, group in groups.items():
-        members = [(slope, seed) for slope in group for seed in seeds]
-        name = f"{source}_{curve.name}_stack_" + "_".join(f"{s:g}" for s in group) + f"_seeds{''.join(map(str, seeds))}"
-        config = stack.stacked(
-            dataclasses.replace(template, out=str(Path(runs) / name)),
-            [(curve.config(source, slope, steps, Path(runs)).lmbda, seed) for slope, seed in members],
-        )
+    for config, members in curve_stacks(source, curve, slopes, steps, runs, seeds, changes):
         outs = [member_file(runs, source, curve, slope, seed) for slope, seed in members]
         files.update(zip(members, stack.export_members(config, outs)))
     return files

@@ -40,7 +40,6 @@ from codec.training.precision import autocast_dtype, resolve_precision
 from codec.training.run_folder import CHECKPOINT, EXPORTED, LOG, PREVIOUS_CHECKPOINT
 
 
-
 def model_config(config: TrainConfig) -> ModelConfig:
     transform = "stacked-mlp" if config.stack_lmbdas else "mlp" if config.source else "factorized"
     return ModelConfig(
