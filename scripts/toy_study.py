@@ -1,9 +1,11 @@
 """Run the whole toy-source study (paper 004, Sec. 3 and 5.2.1): every learned curve, ECVQ, the
-R(D) references, then the figures and the target table. Resumable: finished points are reused.
+R(D) references, then the figures and the target table. Resumable: each stack's measured points go to
+results/toy/points.json as it finishes (keyed by a digest of the recipe), and only missing ones train.
 
     python scripts/toy_study.py                       # everything, results under results/toy/
     python scripts/toy_study.py --sources gaussian    # one source
-    python scripts/toy_study.py --sources laplace --curves ours-4d   # one curve (in parallel with another process)
+    python scripts/toy_study.py --sources laplace --curves ours-4d   # one curve
+    python scripts/toy_study.py --workers 2           # two stacks at a time (one per core)
     python scripts/toy_study.py --figures-only        # redraw from the JSON files
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 from pathlib import Path
 
 import torch
@@ -19,15 +22,32 @@ from tqdm import tqdm
 from codec.toy import convergence, figures, stack, study, targets
 
 
-def run_source(source: str, out: Path, runs: Path, steps: int, curves: list[str] | None) -> None:
-    """The references (unless only some curves are asked for), then the learned curves."""
-    if curves is None:
-        write_references(source, out)
-    chosen = [c for c in study.STUDY[source] if curves is None or c.name in curves]
-    for curve in tqdm(chosen, desc=f"{source} curves"):
-        points, check = study.learned_curve(source, curve, curve.slopes(source), steps, runs)
-        description = f"{curve.method}, d={curve.dim}, {curve.rate_gradient} rate gradient, {steps} steps per point, mean of {len(study.SEEDS)} seeds"
-        study.write_curve(out, source, curve.name, description, points, bitstream=check, seeds=list(study.SEEDS))
+def run_learned(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int, workers: int) -> None:
+    """Train and measure every stack whose points `out`/points.json lacks (in `workers` processes of
+    one thread each), recording each stack's points as it finishes, then write the curves."""
+    record = out / "points.json"
+    measured = json.loads(record.read_text()) if record.exists() else {}
+    chosen = {source: [c for c in study.STUDY[source] if curves is None or c.name in curves] for source in sources}
+    jobs = [
+        (source, curve, config, members, steps, runs, study.checked_member(curve.slopes(source), study.SEEDS))
+        for source in sources
+        for curve in chosen[source]
+        for config, members in study.missing_stacks(source, curve, curve.slopes(source), steps, runs, study.SEEDS, measured)
+    ]
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        for points in tqdm(pool.imap_unordered(_measure_stack, jobs), total=len(jobs), desc="stacks"):
+            measured.update(points)
+            out.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps(dict(sorted(measured.items())), indent=1) + "\n")
+    for source in sources:
+        for curve in chosen[source]:
+            points, check = study.curve_points(source, curve, curve.slopes(source), steps, study.SEEDS, measured)
+            description = f"{curve.method}, d={curve.dim}, {curve.rate_gradient} rate gradient, {steps} steps per point, mean of {len(study.SEEDS)} seeds"
+            study.write_curve(out, source, curve.name, description, points, bitstream=check, seeds=list(study.SEEDS), steps=steps)
+
+
+def _measure_stack(job: tuple) -> dict:
+    return study.measure_stack(*job)
 
 
 def write_references(source: str, out: Path) -> None:
@@ -58,7 +78,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=study.STEPS)
     parser.add_argument("--out", type=Path, default=Path("results/toy"))
     parser.add_argument("--runs", type=Path, default=Path("runs/toy"))
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the convergence runs and the references")
+    parser.add_argument("--workers", type=int, default=1, help="stacks trained at once, one process of one thread each")
     parser.add_argument("--figures-only", action="store_true")
     parser.add_argument("--convergence", action="store_true", help="only the convergence runs (held-out loss against steps at three slopes)")
     args = parser.parse_args()
@@ -72,14 +93,18 @@ def main() -> None:
         write_convergence(args.out, args.runs, args.sources)
         return
     if not args.figures_only:
-        for source in args.sources:
-            run_source(source, args.out, args.runs, args.steps, args.curves)
+        if args.curves is None:
+            for source in args.sources:
+                write_references(source, args.out)
+        run_learned(args.sources, args.curves, args.out, args.runs, args.steps, args.workers)
     write_convergence(args.out, args.runs, args.sources)
     for path in figures.draw_all(args.out, args.runs):
         print(f"wrote {path}")
     table = args.out / "targets.md"
     table.write_text("# Toy-study targets\n\nPSNR differences at equal rate (test minus anchor, anchor interpolated "
-                     "linearly in bpd), from the JSON files beside this one.\n\n" + targets.target_table(args.out))
+                     "linearly in bpd), from the JSON files beside this one.\n\n" + targets.target_table(args.out)
+                     + "\n## Monotone curves\n\nNo point may spend more bits for fewer dB than a cheaper point of its curve.\n\n"
+                     + targets.monotone_table(args.out))
     print(f"wrote {table}")
 
 

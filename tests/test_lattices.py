@@ -55,3 +55,15 @@ def test_kmeans_plus_plus_spreads_its_codewords_over_the_latents():
     codewords, counts = kmeans_plus_plus(vectors, 4, generator)
     assert sorted(torch.cdist(codewords, clusters).argmin(1).tolist()) == [0, 1, 2, 3]  # one per cluster
     assert counts.tolist() == [250] * 4
+
+
+def test_kmeans_plus_plus_in_rounds_covers_the_clusters_and_fills_past_the_distinct_latents():
+    generator = torch.Generator().manual_seed(0)
+    clusters = 10.0 * torch.stack(torch.meshgrid(torch.arange(8.0), torch.arange(8.0), indexing="ij"), -1).reshape(-1, 2)
+    vectors = (clusters[:, None] + 0.1 * torch.randn(64, 50, 2, generator=generator)).reshape(-1, 2)
+    codewords, counts = kmeans_plus_plus(vectors, 64, generator, rounds=8)  # 8 codewords per round
+    assert len(set(torch.cdist(codewords, clusters).argmin(1).tolist())) >= 58
+    assert int(counts.sum()) == len(vectors)
+    few = vectors[:5]
+    codewords, counts = kmeans_plus_plus(few, 12, generator, rounds=3)
+    assert codewords.shape == (12, 2) and len(torch.unique(codewords, dim=0)) == 5 and int(counts.sum()) == 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 
 import numpy as np
 import pytest
@@ -61,7 +62,9 @@ def test_a_toy_curve_trains_evaluates_and_its_bitstream_matches_the_ideal_rate(t
     monkeypatch.setitem(study.TEST_SAMPLES, "gaussian", 20_000)
     monkeypatch.setitem(study.CODEBOOK_SIZES, 1, 32)
     curve = study.ToyCurve("ours", 1)
-    points, check = study.learned_curve("gaussian", curve, slopes=[30.0, 90.0], steps=150, runs=tmp_path, seeds=(0, 1))
+    measured = {}
+    points, check = study.learned_curve("gaussian", curve, [30.0, 90.0], 150, tmp_path / "runs", (0, 1), measured)
+    assert len(measured) == 4
     for point in points:
         assert 0.5 < point["bpd"] < 8 and point["psnr"] > 3.0
         assert point["bpd"] == pytest.approx(np.mean(point["bpd_per_seed"])) and len(set(point["psnr_per_seed"])) == 2
@@ -69,6 +72,12 @@ def test_a_toy_curve_trains_evaluates_and_its_bitstream_matches_the_ideal_rate(t
     assert check["file_bpd"] == pytest.approx(check["ideal_bpd"], rel=0.01)
     path = study.write_curve(tmp_path, "gaussian", curve.name, "test", points, bitstream=check)
     assert path.name == "gaussian_ours-1d.json"
+    shutil.rmtree(tmp_path / "runs")  # a later session has only the measured points: nothing retrains
+    assert study.learned_curve("gaussian", curve, [30.0, 90.0], 150, tmp_path / "runs", (0, 1), measured) == (points, check)
+    assert not (tmp_path / "runs").exists()
+    assert study.missing_stacks("gaussian", curve, [30.0, 90.0], 151, tmp_path / "runs", (0, 1), measured)  # another recipe
+
+
 
 
 def test_curve_names_follow_the_result_file_convention():
@@ -126,3 +135,15 @@ def test_ecvq_curve_on_the_gaussian_stays_above_the_bound(monkeypatch):
     for point in points:
         assert point["bpd"] >= bounds.gaussian_rd(10 ** (-point["psnr"] / 10)) - 0.01
     assert points[0]["bpd"] > points[1]["bpd"]
+
+
+def test_a_point_with_more_bits_and_fewer_db_than_a_cheaper_one_is_reported(tmp_path):
+    from codec.toy.study import write_curve
+    from codec.toy.targets import dominated_points, monotone_table
+
+    points = [{"bpd": 1.0, "psnr": 10.0}, {"bpd": 2.0, "psnr": 14.0}, {"bpd": 3.0, "psnr": 12.0}, {"bpd": 4.0, "psnr": 15.0}]
+    write_curve(tmp_path, "laplace", "ours-4d", "", points, seeds=[0])
+    write_curve(tmp_path, "laplace", "ecvq", "", points[:2])
+    assert dominated_points(tmp_path, "laplace", "ours-4d") == [(3.0, 12.0)]
+    table = monotone_table(tmp_path)
+    assert "| laplace_ours-4d | 4 | 1 | (3.000, 12.00) |" in table and "ecvq" not in table

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from codec import search
+from codec.training.codebook_init import kmeans_plus_plus
 
 
 @dataclass
@@ -21,17 +22,6 @@ def assign(samples: torch.Tensor, quantizer: EntropyCodedQuantizer, lmbda: float
     """argmin_k |x - c_k|^2 + lmbda * (-log2 p_k), by the codec's exact search (k-d trees in low d)."""
     penalty = lmbda * -torch.log2(quantizer.probs)
     return search.nearest(samples[None], quantizer.codebook[None], penalty[None])[0]
-
-
-def kmeans_plus_plus(samples: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
-    """k-means++ seeding: each new centre drawn with probability proportional to squared distance."""
-    centres = [samples[torch.randint(len(samples), (1,), generator=generator)]]
-    nearest = ((samples - centres[0]) ** 2).sum(1)
-    for _ in range(count - 1):
-        pick = torch.multinomial(nearest / nearest.sum(), 1, generator=generator)
-        centres.append(samples[pick])
-        nearest = torch.minimum(nearest, ((samples - centres[-1]) ** 2).sum(1))
-    return torch.cat(centres)
 
 
 def lagrangian_lloyd(
@@ -53,7 +43,7 @@ def lagrangian_lloyd(
 
 def initial_quantizer(samples: torch.Tensor, count: int, seed: int = 0) -> EntropyCodedQuantizer:
     generator = torch.Generator().manual_seed(seed)
-    return EntropyCodedQuantizer(kmeans_plus_plus(samples, count, generator), torch.full((count,), 1.0 / count))
+    return EntropyCodedQuantizer(kmeans_plus_plus(samples, count, generator)[0], torch.full((count,), 1.0 / count))
 
 
 def rate_distortion(samples: torch.Tensor, quantizer: EntropyCodedQuantizer, lmbda: float) -> tuple[float, float]:

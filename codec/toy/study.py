@@ -8,6 +8,7 @@ bpd + s * MSE (so TrainConfig's lmbda = s * D / 255^2). Curves are written in Co
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -121,20 +122,20 @@ def curve_stacks(
     source: str, curve: ToyCurve, slopes: list[float], steps: int, runs: Path, seeds=SEEDS, changes: dict | None = None
 ) -> list[tuple[TrainConfig, list[tuple[float, int]]]]:
     """The stacked runs (codec/toy/stack.py) that train every (slope, seed) model of a curve, each with
-    its members' (slope, seed): one stack for the whole curve, or one per slope where the slope changes
-    more than the trade-off (vq-ste's search weight). `changes` are TrainConfig fields that differ
-    from the study's recipe (a probe's)."""
+    its members' (slope, seed): one stack per seed, or per slope and seed where the slope changes more
+    than the trade-off (vq-ste's search weight). A stack per seed keeps each run short enough to finish
+    within a working session on one core. `changes` are TrainConfig fields that differ from the
+    study's recipe (a probe's)."""
     groups: dict[TrainConfig, list[tuple[float, float]]] = {}
     for slope in slopes:
         config = dataclasses.replace(curve.config(source, slope, steps, Path(runs)), **(changes or {}))
         groups.setdefault(dataclasses.replace(config, lmbda=0.0), []).append((slope, config.lmbda))
     stacks = []
     for template, group in groups.items():
-        name = f"{source}_{curve.name}_stack_" + "_".join(f"{s:g}" for s, _ in group) + f"_seeds{''.join(map(str, seeds))}"
-        config = stack.stacked(
-            dataclasses.replace(template, out=str(Path(runs) / name)), [(lmbda, seed) for _, lmbda in group for seed in seeds]
-        )
-        stacks.append((config, [(slope, seed) for slope, _ in group for seed in seeds]))
+        for seed in seeds:
+            name = f"{source}_{curve.name}_stack_" + "_".join(f"{s:g}" for s, _ in group) + f"_seed{seed}"
+            config = stack.stacked(dataclasses.replace(template, out=str(Path(runs) / name)), [(lmbda, seed) for _, lmbda in group])
+            stacks.append((config, [(slope, seed) for slope, _ in group]))
     return stacks
 
 
@@ -156,31 +157,72 @@ def train_point(source: str, curve: ToyCurve, slope: float, steps: int, runs: Pa
     return path if path.exists() else train_points(source, curve, [slope], steps, runs, (seed,))[slope, seed]
 
 
-def learned_curve(source: str, curve: ToyCurve, slopes: list[float], steps: int, runs: Path, seeds=SEEDS) -> tuple[list[dict], dict]:
-    """(points, bitstream check): per slope, the mean bpd and PSNR over the seeds' models on the
-    fixed test set, with the per-seed values beside them.
+def point_key(source: str, curve: ToyCurve, slope: float, seed: int, steps: int) -> str:
+    """What a measured point is filed under: its curve, slope and seed, and a digest of its whole
+    training recipe, so a point is measured again whenever the recipe changes."""
+    config = dataclasses.replace(curve.config(source, slope, steps, Path()), seed=seed, out="")
+    digest = hashlib.sha1(json.dumps(dataclasses.asdict(config), sort_keys=True).encode()).hexdigest()[:10]
+    return f"{source}/{curve.name}/{slope:g}/seed{seed}/{steps}/{digest}"
 
-    The middle slope's first seed is also coded into a real range-coded bitstream, to show it matches the ideal rate.
-    """
+
+def checked_member(slopes: list[float], seeds) -> tuple[float, int]:
+    """The (slope, seed) whose test samples are also range-coded: the middle slope's first seed."""
+    return slopes[len(slopes) // 2], seeds[0]
+
+
+def measure_stack(
+    source: str, curve: ToyCurve, config: TrainConfig, members: list[tuple[float, int]], steps: int, runs: Path,
+    checked: tuple[float, int] | None = None,
+) -> dict[str, dict]:
+    """Train (or resume, or reuse) one stack of `curve_stacks`, then measure each member on the fixed
+    test set: {point_key: {"bpd", "psnr"}}, plus "bitstream_bpd" for the `checked` member."""
     samples = test_set(source, TEST_SAMPLES[source])
-    files = train_points(source, curve, slopes, steps, runs, seeds)
-    points, check = [], {}
-    for index, slope in enumerate(slopes):
-        measured = []
-        for seed in seeds:
-            coded = index == len(slopes) // 2 and seed == seeds[0]
-            point = evaluate_toy(load_exported(files[slope, seed]), samples, bitstream=coded)
-            if coded:
-                check = {"slope": slope, "seed": seed, "ideal_bpd": point["bpd"], "file_bpd": point.pop("bitstream_bpd")}
-            measured.append(point)
+    outs = [member_file(runs, source, curve, slope, seed) for slope, seed in members]
+    measured = {}
+    for (slope, seed), path in zip(members, stack.export_members(config, outs)):
+        point = evaluate_toy(load_exported(path), samples, bitstream=(slope, seed) == checked)
+        measured[point_key(source, curve, slope, seed, steps)] = {key: round(value, 6) for key, value in point.items()}
+    return measured
+
+
+def missing_stacks(source: str, curve: ToyCurve, slopes: list[float], steps: int, runs: Path, seeds, measured: dict) -> list:
+    """The stacks of a curve (as `curve_stacks`) with a member not yet in `measured`."""
+    return [
+        (config, members)
+        for config, members in curve_stacks(source, curve, slopes, steps, runs, seeds)
+        if any(point_key(source, curve, slope, seed, steps) not in measured for slope, seed in members)
+    ]
+
+
+def curve_points(source: str, curve: ToyCurve, slopes: list[float], steps: int, seeds, measured: dict) -> tuple[list[dict], dict]:
+    """(points, bitstream check) of a curve from its measured members: per slope, the mean bpd and
+    PSNR over the seeds with the per-seed values beside them; the check compares the range-coded
+    stream of `checked_member` with its ideal rate."""
+    points = []
+    for slope in slopes:
+        per_seed = [measured[point_key(source, curve, slope, seed, steps)] for seed in seeds]
         points.append({
             "slope": slope,
-            "bpd": float(np.mean([p["bpd"] for p in measured])),
-            "psnr": float(np.mean([p["psnr"] for p in measured])),
-            "bpd_per_seed": [p["bpd"] for p in measured],
-            "psnr_per_seed": [p["psnr"] for p in measured],
+            "bpd": float(np.mean([p["bpd"] for p in per_seed])),
+            "psnr": float(np.mean([p["psnr"] for p in per_seed])),
+            "bpd_per_seed": [p["bpd"] for p in per_seed],
+            "psnr_per_seed": [p["psnr"] for p in per_seed],
         })
-    return points, check
+    slope, seed = checked_member(slopes, seeds)
+    point = measured[point_key(source, curve, slope, seed, steps)]
+    return points, {"slope": slope, "seed": seed, "ideal_bpd": point["bpd"], "file_bpd": point.get("bitstream_bpd")}
+
+
+def learned_curve(
+    source: str, curve: ToyCurve, slopes: list[float], steps: int, runs: Path, seeds=SEEDS, measured: dict | None = None
+) -> tuple[list[dict], dict]:
+    """(points, bitstream check) of a curve (`curve_points`), training and measuring the stacks whose
+    members `measured` (updated in place) does not hold yet."""
+    measured = {} if measured is None else measured
+    checked = checked_member(slopes, seeds)
+    for config, members in missing_stacks(source, curve, slopes, steps, runs, seeds, measured):
+        measured.update(measure_stack(source, curve, config, members, steps, runs, checked))
+    return curve_points(source, curve, slopes, steps, seeds, measured)
 
 
 ECVQ_BLOCK = {"laplace": 4}

@@ -41,6 +41,27 @@ TARGETS = [
     ("laplace", "ours-4d", "ours-4d-sphere", 0.0, "mean dB", "mixture vs sphere rate gradient", None),
 ]
 
+def dominated_points(folder: Path, source: str, name: str) -> list[tuple[float, float]]:
+    """The (bpd, PSNR) points of a curve that spend more bits for fewer dB than a cheaper point of
+    the same curve (a monotone curve has none; a collapsed point is one)."""
+    rate, quality = load_points(folder, source, name)
+    return [(float(r), float(q)) for index, (r, q) in enumerate(zip(rate, quality)) if index and q < quality[:index].max()]
+
+
+def monotone_table(folder: Path) -> str:
+    """A markdown table: every learned curve (a file with per-seed values) and its dominated points."""
+    lines = ["| curve | points | seeds | dominated points (bpd, dB) |", "|---|---|---|---|"]
+    for path in sorted(Path(folder).glob("*_*.json")):
+        data = json.loads(path.read_text())
+        if "seeds" not in data:
+            continue
+        source, name = path.stem.split("_", 1)
+        dominated = dominated_points(folder, source, name)
+        listed = ", ".join(f"({r:.3f}, {q:.2f})" for r, q in dominated) or "none"
+        lines.append(f"| {path.stem} | {len(data['results']['bpd'])} | {len(data['seeds'])} | {listed} |")
+    return "\n".join(lines) + "\n"
+
+
 STATISTICS = {"max |dB|": lambda d: np.abs(d).max(), "mean dB": np.mean, "min dB": np.min}
 
 
