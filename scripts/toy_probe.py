@@ -6,7 +6,8 @@ Usage: python scripts/toy_probe.py --source laplace --method ours --dim 1 --slop
 Trains (or resumes) the points, stacked, in runs/toy-probes/<label> (one thread unless --threads),
 measures each on the study's fixed test set (bits per dimension from the frozen tables, PSNR per
 dimension), and adds to `--out` a record per slope and seed: the label, the settings, bpd, PSNR,
-the training seconds and, for the Laplace, the PSNR the scalar high-rate estimate
+the training seconds, the drawdown (the largest fall of the logged held-out PSNR below its best
+so far: a collapse on the way, set log_every small to see short ones) and, for the Laplace, the PSNR the scalar high-rate estimate
 D = 2^(2(h - R)) / 12 (h = log2(2e), unit scale) gives at the point's rate.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import torch
 from codec.model_file import load_exported
 from codec.toy import study
+from codec.toy.convergence import drawdown, member_series
 from codec.toy.evaluate import evaluate_toy
 from codec.data.toy import test_set
 from codec.training.run_folder import LOG
@@ -64,6 +66,10 @@ def main() -> None:
     runs = Path("runs/toy-probes") / label
     seeds = tuple(range(args.seeds))
     files = study.train_points(args.source, curve, args.slope, args.steps, runs, seeds, changes)
+    drawdowns = {}
+    for config, members in study.curve_stacks(args.source, curve, args.slope, args.steps, runs, seeds, changes):
+        psnr = member_series(Path(config.out) / LOG, "psnr")[1]
+        drawdowns.update({member: round(drawdown(psnr[:, index]), 2) for index, member in enumerate(members)})
     samples = test_set(args.source, study.TEST_SAMPLES[args.source])
     records = json.loads(args.out.read_text()) if args.out.exists() else []
     for (slope, seed), path in files.items():
@@ -72,7 +78,7 @@ def main() -> None:
         record = {
             "label": label, "source": args.source, "method": args.method, "dim": args.dim, "slope": slope, "seed": seed,
             "steps": args.steps, "changes": changes, "bpd": round(point["bpd"], 4), "psnr": round(point["psnr"], 3),
-            "train_seconds": exported.record.get("wall_seconds"),
+            "train_seconds": exported.record.get("wall_seconds"), "drawdown_db": drawdowns[slope, seed],
         }
         if args.source == "laplace":
             record["scalar_high_rate_psnr"] = round(scalar_high_rate_psnr(point["bpd"]), 3)

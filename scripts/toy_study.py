@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from codec.toy import convergence, figures, stack, study, targets
+from codec.toy import convergence, figures, study, targets
 
 
 def run_learned(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int, workers: int) -> None:
@@ -59,16 +59,18 @@ def write_references(source: str, out: Path) -> None:
     study.write_curve(out, source, "ecvq", f"ECVQ in the source space (Lagrangian Lloyd, 4096 codewords, warm start{blocks})", ecvq)
 
 
-def write_convergence(out: Path, runs: Path, sources: list[str]) -> None:
-    """Merge what the convergence runs in `runs` logged into `out`/convergence.json, then draw it."""
-    path = out / "convergence.json"
-    recorded = json.loads(path.read_text()) if path.exists() else {}
-    for source, curves in convergence.summary(runs / "convergence", sources).items():
-        recorded.setdefault(source, {}).update(curves)
-    if recorded:
-        path.write_text(json.dumps(recorded, indent=1) + "\n")
-        for drawn in convergence.plot(recorded, out):
-            print(f"wrote {drawn}")
+def draw_convergence(out: Path, steps: int) -> list[Path]:
+    """`<source>_convergence.png` from the measured points: each curve's held-out loss against steps
+    at its low, middle and high slope (seed 0), where all three are measured."""
+    measured = json.loads((out / "points.json").read_text()) if (out / "points.json").exists() else {}
+    runs = {}
+    for source, curves in study.STUDY.items():
+        for curve in curves:
+            slopes = curve.slopes(source)
+            probes = [(s, measured.get(study.point_key(source, curve, s, study.SEEDS[0], steps), {})) for s in (slopes[0], slopes[len(slopes) // 2], slopes[-1])]
+            if all("loss" in record for _, record in probes):
+                runs.setdefault(source, {})[curve.name] = probes
+    return convergence.plot(runs, out)
 
 
 def main() -> None:
@@ -78,27 +80,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=study.STEPS)
     parser.add_argument("--out", type=Path, default=Path("results/toy"))
     parser.add_argument("--runs", type=Path, default=Path("runs/toy"))
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of the convergence runs and the references")
     parser.add_argument("--workers", type=int, default=1, help="stacks trained at once, one process of one thread each")
     parser.add_argument("--figures-only", action="store_true")
-    parser.add_argument("--convergence", action="store_true", help="only the convergence runs (held-out loss against steps at three slopes)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    if args.convergence:
-        for source in args.sources:
-            for curve in study.STUDY[source]:
-                if args.curves is None or curve.name in args.curves:
-                    for config, _ in convergence.convergence_stacks(source, curve, args.runs / "convergence"):
-                        stack.trained(config)
-        write_convergence(args.out, args.runs, args.sources)
-        return
+    torch.set_num_threads(1)
     if not args.figures_only:
         if args.curves is None:
             for source in args.sources:
                 write_references(source, args.out)
         run_learned(args.sources, args.curves, args.out, args.runs, args.steps, args.workers)
-    write_convergence(args.out, args.runs, args.sources)
-    for path in figures.draw_all(args.out, args.runs):
+    for path in [*draw_convergence(args.out, args.steps), *figures.draw_all(args.out, args.runs, args.steps)]:
         print(f"wrote {path}")
     table = args.out / "targets.md"
     table.write_text("# Toy-study targets\n\nPSNR differences at equal rate (test minus anchor, anchor interpolated "

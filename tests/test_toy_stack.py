@@ -93,22 +93,17 @@ def test_a_loss_settles_where_it_stops_moving_by_more_than_the_tolerance():
     assert abs(smoothed(noisy)[-50:, 0] - decaying[-50:]).max() < 0.02 / 4
 
 
-def test_convergence_runs_keep_each_slope_s_own_recipe_and_are_summarized_per_slope(tmp_path, monkeypatch):
-    from codec.toy import convergence, study
-    from codec.toy.stack import trained
+def test_a_study_point_records_its_convergence_from_its_stack_s_log(tmp_path, monkeypatch):
+    from codec.toy import study
 
+    monkeypatch.setitem(study.TEST_SAMPLES, "gaussian", 20_000)
     monkeypatch.setitem(study.CODEBOOK_SIZES, 1, 16)
     curve = study.ToyCurve("vq-ste", 1, slope_scale=1 / 8)
-    stacks = convergence.convergence_stacks("gaussian", curve, tmp_path, steps=3)
-    slopes = convergence.probe_slopes("gaussian", curve)
-    assert slopes == [s / 8 for s in (1.5, 18.0, 200.0)]
+    slopes = curve.slopes("gaussian")[:2]
+    stacks = study.curve_stacks("gaussian", curve, slopes, 1000, tmp_path, (0,))
     assert [members for _, members in stacks] == [[(s, 0)] for s in slopes]  # vq-ste's search weight follows its slope
     assert [config.rate_weight for config, _ in stacks] == pytest.approx([1 / s for s in slopes])
-    assert all(config.lr_drop_at == 1.0 for config, _ in stacks)
-    for config, _ in stacks:
-        trained(config)
-    monkeypatch.setattr(study, "STUDY", {"gaussian": [curve]})
-    monkeypatch.setattr(convergence, "STUDY", {"gaussian": [curve]})
-    summary = convergence.summary(tmp_path, ["gaussian"])
-    assert list(summary["gaussian"]["vq-ste-1d"]["slopes"]) == [f"{s:g}" for s in slopes]
-    assert summary["gaussian"]["vq-ste-1d"]["steps"] == [3]
+    config, members = stacks[0]
+    record = study.measure_stack("gaussian", curve, config, members, 1000, tmp_path)[study.point_key("gaussian", curve, slopes[0], 0, 1000)]
+    assert record["loss_steps"] == [500, 1000] and len(record["loss"]) == 2
+    assert record["drawdown_db"] >= 0 and (record["settled_step"] is None or record["settled_step"] < 900)

@@ -1,9 +1,11 @@
-"""How long toy codecs must train: held-out loss against steps at a low, middle and high slope.
+"""How long toy codecs train, read from the study's own runs: every member's held-out loss against steps.
 
-The curve's stacks (one, or one per slope for vq-ste) train the three slopes for CONVERGENCE_STEPS with
-the study's recipe; their logs hold each member's held-out loss (codec/toy/stack.py). A run has settled
-at the first logged step t from which on every logged step t' has a smoothed loss within TOLERANCE of
-the smoothed loss at 0.8 t' (the issue's "less than 0.5% change over the last 20% of steps").
+Each stacked run logs each member's held-out loss (codec/toy/stack.py); `member_record` keeps of it
+what the study reports per point: the smoothed loss every RECORD_EVERY steps, the step from which
+the loss had settled before the learning-rate drop, and the drawdown of the held-out PSNR (how far
+the run collapsed on its way). A run has settled at the first logged step t from which on every
+logged step t' has a smoothed loss within TOLERANCE of the smoothed loss at 0.8 t' (the issue's
+"less than 0.5% change over the last 20% of steps").
 """
 
 from __future__ import annotations
@@ -13,35 +15,24 @@ from pathlib import Path
 
 import numpy as np
 
-from codec.toy.study import STUDY, ToyCurve, curve_stacks
-from codec.training.run_folder import LOG
-
-CONVERGENCE_STEPS = 40_000
 TOLERANCE = 0.005
 SMOOTHING = 5
 """Log lines (100 steps each) averaged before comparing losses: the held-out loss jitters with Adam's steps."""
 RECORD_EVERY = 500
-"""Steps between the smoothed losses kept in results/toy/convergence.json."""
+"""Steps between the smoothed losses kept per point (results/toy/points.json)."""
 
 
-def probe_slopes(source: str, curve: ToyCurve) -> list[float]:
-    """The low, middle and high slope of a curve (vq-ste's are scaled, ToyCurve.slope_scale)."""
-    slopes = curve.slopes(source)
-    return [slopes[0], slopes[len(slopes) // 2], slopes[-1]]
-
-
-def convergence_stacks(source: str, curve: ToyCurve, runs: Path, steps: int = CONVERGENCE_STEPS, seed: int = 0):
-    """The stacked runs that measure a curve's convergence, with their members' (slope, seed): its
-    three probe slopes, one seed, the study's recipe with the learning-rate drop moved past the end
-    (the loss is watched undropped)."""
-    return curve_stacks(source, curve, probe_slopes(source, curve), steps, Path(runs) / f"{source}_{curve.name}", (seed,), {"lr_drop_at": 1.0})
-
-
-def member_losses(log: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(steps (T,), held-out losses (T, members)) from a stacked run's log."""
+def member_series(log: Path, key: str = "loss") -> tuple[np.ndarray, np.ndarray]:
+    """(steps (T,), each member's held-out `key` (T, members): "loss", "bpd" or "psnr") from a stacked run's log."""
     lines = [json.loads(line) for line in Path(log).read_text().splitlines()]
     lines = [line for line in lines if "members" in line]
-    return np.array([line["step"] for line in lines]), np.array([[m["loss"] for m in line["members"]] for line in lines])
+    return np.array([line["step"] for line in lines]), np.array([[m[key] for m in line["members"]] for line in lines])
+
+
+def drawdown(psnr: np.ndarray) -> float:
+    """The largest fall (dB) of a (T,) held-out PSNR series below the best it had reached before:
+    how far a run collapsed on its way, whatever it reached at the end."""
+    return float((np.maximum.accumulate(psnr) - psnr).max())
 
 
 def smoothed(losses: np.ndarray, width: int = SMOOTHING) -> np.ndarray:
@@ -64,35 +55,25 @@ def settled_step(steps: np.ndarray, losses: np.ndarray, tolerance: float = TOLER
     return settled
 
 
-def summary(runs: Path, sources: list[str]) -> dict:
-    """Per source and curve with convergence runs: their steps, and per probe slope the settled step
-    and the smoothed held-out loss every RECORD_EVERY steps (what the figure draws)."""
-    result = {}
-    for source in sources:
-        for curve in STUDY[source]:
-            series = {}
-            for config, members in convergence_stacks(source, curve, runs):
-                log = Path(config.out) / LOG
-                steps, losses = member_losses(log) if log.exists() else (np.array([]), None)
-                if len(steps):
-                    series.update({slope: (steps, smoothed(losses)[:, m]) for m, (slope, _) in enumerate(members)})
-            if len(series) < len(probe_slopes(source, curve)):
-                continue
-            steps = min((s for s, _ in series.values()), key=len)  # stacks of one curve may have logged unequally far
-            keep = (steps % RECORD_EVERY == 0) | (steps == steps[-1])
-            result.setdefault(source, {})[curve.name] = {
-                "steps": steps[keep].tolist(),
-                "slopes": {
-                    f"{slope:g}": {"settled_step": settled_step(steps, loss[: len(steps)]), "loss": np.round(loss[: len(steps)][keep], 5).tolist()}
-                    for slope, (_, loss) in series.items()
-                },
-            }
-    return result
+def member_record(steps: np.ndarray, losses: np.ndarray, psnrs: np.ndarray, drop_step: int) -> dict:
+    """What the study keeps of one member's (T,) held-out loss and PSNR series: the smoothed loss every
+    RECORD_EVERY steps, the settled step before the learning-rate drop at `drop_step` (None if the
+    loss still moved), and the PSNR's drawdown."""
+    loss = smoothed(losses[:, None])[:, 0]
+    before = steps < drop_step
+    keep = (steps % RECORD_EVERY == 0) | (steps == steps[-1])
+    return {
+        "settled_step": settled_step(steps[before], loss[before]) if before.any() else None,
+        "drawdown_db": round(drawdown(psnrs), 3),
+        "loss_steps": steps[keep].tolist(),
+        "loss": np.round(loss[keep], 5).tolist(),
+    }
 
 
-def plot(summary: dict, folder: Path) -> list[Path]:
-    """`<source>_convergence.png` per source: smoothed held-out loss against steps, a panel per slope,
-    each curve's settled step marked."""
+def plot(runs: dict, folder: Path) -> list[Path]:
+    """`<source>_convergence.png` per source from {source: {curve: [(slope, member_record)] * 3}} (the
+    low, middle and high slope): the smoothed held-out loss against steps, a panel per slope, each
+    curve's settled step marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -100,22 +81,22 @@ def plot(summary: dict, folder: Path) -> list[Path]:
 
     paths = []
     positions = ("low", "middle", "high")
-    for source, curves in summary.items():
+    for source, curves in runs.items():
         figure, panels = plt.subplots(1, len(positions), figsize=(5 * len(positions), 4), dpi=110)
         for index, (panel, position) in enumerate(zip(panels, positions)):
             shown = []
-            for (name, data), colour in zip(curves.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
-                slope, probe = list(data["slopes"].items())[index]
-                panel.plot(data["steps"], probe["loss"], color=colour, label=f"{name} (slope {slope})")
-                if probe["settled_step"] is not None:
-                    panel.axvline(probe["settled_step"], color=colour, linestyle=":", linewidth=1)
-                shown += probe["loss"][len(data["steps"]) // 10 :]
+            for (name, probes), colour in zip(curves.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+                slope, record = probes[index]
+                panel.plot(record["loss_steps"], record["loss"], color=colour, label=f"{name} (slope {slope:g})")
+                if record["settled_step"] is not None:
+                    panel.axvline(record["settled_step"], color=colour, linestyle=":", linewidth=1)
+                shown += record["loss"][len(record["loss"]) // 10 :]
             margin = 0.05 * (max(shown) - min(shown) + 1e-3)
             panel.set_ylim(min(shown) - margin, max(shown) + margin)
             panel.set(title=f"{source}, {position} slope", xlabel="step", ylabel="held-out loss, bpd + slope * MSE")
             panel.grid(alpha=0.3)
             panel.legend(fontsize=7)
-        figure.suptitle(f"dotted: settled (< {TOLERANCE:.1%} change over the last 20% of steps, {SMOOTHING}-log average)")
+        figure.suptitle(f"seed 0; dotted: settled before the learning-rate drop (< {TOLERANCE:.1%} change over the last 20% of steps, {SMOOTHING}-log average)")
         figure.tight_layout()
         path = Path(folder) / f"{source}_convergence.png"
         figure.savefig(path)

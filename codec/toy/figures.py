@@ -82,7 +82,7 @@ def encoder_gradient(exported: ExportedModel, x: torch.Tensor) -> tuple[torch.Te
     return y.flatten(), captured[-1].flatten() * len(x)
 
 
-def plot_gaussian_mappings(folder: Path, runs: Path, slope: float = GAUSSIAN_FIGURE_SLOPE) -> Path:
+def plot_gaussian_mappings(folder: Path, runs: Path, steps: int = study.STEPS, slope: float = GAUSSIAN_FIGURE_SLOPE) -> Path:
     """Per method: x -> x_hat with the quantization boundaries (blue) and centres (orange), and the
     encoder gradient averaged in bins of y (paper Figs. 2, 3, 4, 6)."""
     plt = _pyplot()
@@ -91,7 +91,7 @@ def plot_gaussian_mappings(folder: Path, runs: Path, slope: float = GAUSSIAN_FIG
     x = torch.linspace(-3, 3, 6001).reshape(-1, 1, 1, 1)
     samples = SOURCES["gaussian"](200_000, torch.Generator().manual_seed(5)).reshape(-1, 1, 1, 1)
     for column, name in enumerate(MAPPING_METHODS):
-        exported = load_exported(study.train_point("gaussian", curves[name], slope, study.STEPS, runs))
+        exported = load_exported(study.train_point("gaussian", curves[name], slope, steps, runs))
         latents, symbols, x_hat = code_and_reconstruct(exported.model, x)
         latents, symbols, x_hat, grid = (t.flatten().numpy() for t in (latents, symbols, x_hat, x))
         changes = np.nonzero(np.diff(symbols))[0]
@@ -123,11 +123,11 @@ def plot_gaussian_mappings(folder: Path, runs: Path, slope: float = GAUSSIAN_FIG
     return out
 
 
-def plot_boomerang_cells(folder: Path, runs: Path, slope: float = BOOMERANG_FIGURE_SLOPE) -> Path:
+def plot_boomerang_cells(folder: Path, runs: Path, steps: int = study.STEPS, slope: float = BOOMERANG_FIGURE_SLOPE) -> Path:
     """Quantization cells of ours-2d in the source space, with samples and reconstruction points (paper Fig. 7)."""
     plt = _pyplot()
     curve = next(c for c in study.STUDY["boomerang"] if c.name == "ours-2d")
-    model = load_exported(study.train_point("boomerang", curve, slope, study.STEPS, runs)).model
+    model = load_exported(study.train_point("boomerang", curve, slope, steps, runs)).model
     a, b = np.meshgrid(np.linspace(-7, 3.5, 500), np.linspace(-3.5, 3.5, 350), indexing="xy")
     grid = torch.from_numpy(np.stack([a.ravel(), b.ravel()], 1)).float().reshape(-1, 2, 1, 1)
     _, symbols, _ = code_and_reconstruct(model, grid)
@@ -150,11 +150,12 @@ def plot_boomerang_cells(folder: Path, runs: Path, slope: float = BOOMERANG_FIGU
     return out
 
 
-def draw_all(folder: Path, runs: Path) -> list[Path]:
-    """Every figure whose curves and runs exist."""
+def draw_all(folder: Path, runs: Path, steps: int = study.STEPS) -> list[Path]:
+    """Every figure whose curves exist; the mappings and cells train their models (`steps`, seed 0)
+    where `runs` does not hold them yet."""
     drawn = [plot_rd_curves(folder, source) for source in study.STUDY if any(folder.glob(f"{source}_*.json"))]
     if (folder / "gaussian_ours-1d.json").exists():
-        drawn.append(plot_gaussian_mappings(folder, runs))
+        drawn.append(plot_gaussian_mappings(folder, runs, steps))
     if (folder / "boomerang_ours-2d.json").exists():
-        drawn.append(plot_boomerang_cells(folder, runs))
+        drawn.append(plot_boomerang_cells(folder, runs, steps))
     return drawn
