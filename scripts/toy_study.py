@@ -6,6 +6,7 @@ results/toy/points.json as it finishes (keyed by a digest of the recipe), and on
     python scripts/toy_study.py --sources gaussian    # one source
     python scripts/toy_study.py --sources laplace --curves ours-4d   # one curve
     python scripts/toy_study.py --workers 2           # two stacks at a time (one per core)
+    python scripts/toy_study.py --status              # what is measured, and how long a stack took
     python scripts/toy_study.py --figures-only        # redraw from the JSON files
 """
 
@@ -46,6 +47,28 @@ def run_learned(sources: list[str], curves: list[str] | None, out: Path, runs: P
             study.write_curve(out, source, curve.name, description, points, bitstream=check, seeds=list(study.SEEDS), steps=steps)
 
 
+def print_status(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int) -> None:
+    """Per curve: its stacks measured of all, and the wall time of the measured ones."""
+    record = out / "points.json"
+    measured = json.loads(record.read_text()) if record.exists() else {}
+    print(f"{'source':10} {'curve':16} {'stacks':>7} {'seconds per stack':>18}")
+    for source in sources:
+        for curve in study.STUDY[source]:
+            if curves is not None and curve.name not in curves:
+                continue
+            slopes = curve.slopes(source)
+            stacks = study.curve_stacks(source, curve, slopes, steps, runs)
+            missing = study.missing_stacks(source, curve, slopes, steps, runs, study.SEEDS, measured)
+            seconds = [
+                measured[study.point_key(source, curve, members[0][0], members[0][1], steps)].get("stack_seconds")
+                for config, members in stacks
+                if (config, members) not in missing
+            ]
+            seconds = [s for s in seconds if s is not None]
+            shown = f"{sum(seconds) / len(seconds):.0f}" if seconds else "-"
+            print(f"{source:10} {curve.name:16} {len(stacks) - len(missing):>3}/{len(stacks):<3} {shown:>18}")
+
+
 def _measure_stack(job: tuple) -> dict:
     return study.measure_stack(*job)
 
@@ -82,8 +105,12 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/toy"))
     parser.add_argument("--workers", type=int, default=1, help="stacks trained at once, one process of one thread each")
     parser.add_argument("--figures-only", action="store_true")
+    parser.add_argument("--status", action="store_true", help="only list each curve's measured stacks and their wall time")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.status:
+        print_status(args.sources, args.curves, args.out, args.runs, args.steps)
+        return
     if not args.figures_only:
         if args.curves is None:
             for source in args.sources:

@@ -188,8 +188,9 @@ def measure_stack(
     checked: tuple[float, int] | None = None,
 ) -> dict[str, dict]:
     """Train (or resume, or reuse) one stack of `curve_stacks`, then measure each member on the fixed
-    test set: {point_key: {"bpd", "psnr"}}, plus "bitstream_bpd" for the `checked` member and what
-    its log says of its convergence (convergence.member_record)."""
+    test set: {point_key: {"bpd", "psnr", "stack_seconds"}}, plus "bitstream_bpd" for the `checked`
+    member and what its log says of its convergence (convergence.member_record). "stack_seconds" is
+    the wall time of the stack's last process (a run resumed in another session counts its last part)."""
     samples = test_set(source, TEST_SAMPLES[source])
     outs = [member_file(runs, source, curve, slope, seed, steps) for slope, seed in members]
     files = stack.export_members(config, outs)
@@ -198,8 +199,9 @@ def measure_stack(
     psnrs = convergence.member_series(log, "psnr")[1] if log.exists() else None
     measured = {}
     for index, ((slope, seed), path) in enumerate(zip(members, files)):
-        point = evaluate_toy(load_exported(path), samples, bitstream=(slope, seed) == checked)
-        point = {key: round(value, 6) for key, value in point.items()}
+        exported = load_exported(path)
+        point = evaluate_toy(exported, samples, bitstream=(slope, seed) == checked)
+        point = {key: round(value, 6) for key, value in point.items()} | {"stack_seconds": exported.record.get("wall_seconds")}
         if len(logged):
             point.update(convergence.member_record(logged, losses[:, index], psnrs[:, index], config.lr_drop_at * config.steps))
         measured[point_key(source, curve, slope, seed, steps)] = point
