@@ -106,4 +106,4 @@ def test_a_study_point_records_its_convergence_from_its_stack_s_log(tmp_path, mo
     config, members = stacks[0]
     record = study.measure_stack("gaussian", curve, config, members, 1000, tmp_path)[study.point_key("gaussian", curve, slopes[0], 0, 1000)]
     assert record["loss_steps"] == [500, 1000] and len(record["loss"]) == 2
-    assert record["drawdown_db"] >= 0 and (record["settled_step"] is None or record["settled_step"] < 900)
+    assert record["loss_rise"] >= 0 and (record["settled_step"] is None or record["settled_step"] < 900)

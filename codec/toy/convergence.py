@@ -2,8 +2,8 @@
 
 Each stacked run logs each member's held-out loss (codec/toy/stack.py); `member_record` keeps of it
 what the study reports per point: the smoothed loss every RECORD_EVERY steps, the step from which
-the loss had settled before the learning-rate drop, and the drawdown of the held-out PSNR (how far
-the run collapsed on its way). A run has settled at the first logged step t from which on every
+the loss had settled before the learning-rate drop, and the loss's largest rise (how far the run
+collapsed on its way). A run has settled at the first logged step t from which on every
 logged step t' has a smoothed loss within TOLERANCE of the smoothed loss at 0.8 t' (the issue's
 "less than 0.5% change over the last 20% of steps").
 """
@@ -55,16 +55,18 @@ def settled_step(steps: np.ndarray, losses: np.ndarray, tolerance: float = TOLER
     return settled
 
 
-def member_record(steps: np.ndarray, losses: np.ndarray, psnrs: np.ndarray, drop_step: int) -> dict:
-    """What the study keeps of one member's (T,) held-out loss and PSNR series: the smoothed loss every
+def member_record(steps: np.ndarray, losses: np.ndarray, drop_step: int) -> dict:
+    """What the study keeps of one member's (T,) held-out loss series: the smoothed loss every
     RECORD_EVERY steps, the settled step before the learning-rate drop at `drop_step` (None if the
-    loss still moved), and the PSNR's drawdown."""
+    loss still moved), and the loss's largest rise above the lowest it had reached (bits per
+    dimension: a collapse on the way; the PSNR's drawdown would also count the falls a low slope
+    rightly makes while it trades quality for rate)."""
     loss = smoothed(losses[:, None])[:, 0]
     before = steps < drop_step
     keep = (steps % RECORD_EVERY == 0) | (steps == steps[-1])
     return {
         "settled_step": settled_step(steps[before], loss[before]) if before.any() else None,
-        "drawdown_db": round(drawdown(psnrs), 3),
+        "loss_rise": round(drawdown(-losses), 4),
         "loss_steps": steps[keep].tolist(),
         "loss": np.round(loss[keep], 5).tolist(),
     }

@@ -196,14 +196,13 @@ def measure_stack(
     files = stack.export_members(config, outs)
     log = Path(config.out) / LOG
     logged, losses = convergence.member_series(log) if log.exists() else ([], None)
-    psnrs = convergence.member_series(log, "psnr")[1] if log.exists() else None
     measured = {}
     for index, ((slope, seed), path) in enumerate(zip(members, files)):
         exported = load_exported(path)
         point = evaluate_toy(exported, samples, bitstream=(slope, seed) == checked)
         point = {key: round(value, 6) for key, value in point.items()} | {"stack_seconds": exported.record.get("wall_seconds")}
         if len(logged):
-            point.update(convergence.member_record(logged, losses[:, index], psnrs[:, index], config.lr_drop_at * config.steps))
+            point.update(convergence.member_record(logged, losses[:, index], config.lr_drop_at * config.steps))
         measured[point_key(source, curve, slope, seed, steps)] = point
     return measured
 
@@ -231,7 +230,7 @@ def curve_points(source: str, curve: ToyCurve, slopes: list[float], steps: int, 
             "bpd_per_seed": [p["bpd"] for p in per_seed],
             "psnr_per_seed": [p["psnr"] for p in per_seed],
             "settled_step_per_seed": [p.get("settled_step") for p in per_seed],
-            "drawdown_db_per_seed": [p.get("drawdown_db") for p in per_seed],
+            "loss_rise_per_seed": [p.get("loss_rise") for p in per_seed],
         })
     slope, seed = checked_member(slopes, seeds)
     point = measured[point_key(source, curve, slope, seed, steps)]
