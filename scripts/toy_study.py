@@ -7,7 +7,7 @@ results/toy/points.json as it finishes (keyed by a digest of the recipe), and on
     python scripts/toy_study.py --sources laplace --curves ours-4d   # one curve
     python scripts/toy_study.py --workers 2           # two stacks at a time (one per core)
     python scripts/toy_study.py --status              # what is measured, and how long a stack took
-    python scripts/toy_study.py --figures-only        # redraw from the JSON files
+    python scripts/toy_study.py --figures-only        # rewrite the measured curves from points.json, redraw
 """
 
 from __future__ import annotations
@@ -23,50 +23,61 @@ from tqdm import tqdm
 from codec.toy import convergence, figures, study, targets
 
 
+def chosen_curves(sources: list[str], curves: list[str] | None) -> list[tuple[str, study.ToyCurve]]:
+    return [(source, curve) for source in sources for curve in study.STUDY[source] if curves is None or curve.name in curves]
+
+
+def measured_points(out: Path) -> dict:
+    record = out / "points.json"
+    return json.loads(record.read_text()) if record.exists() else {}
+
+
 def run_learned(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int, workers: int) -> None:
     """Train and measure every stack whose points `out`/points.json lacks (in `workers` processes of
-    one thread each), recording each stack's points as it finishes, then write the curves."""
-    record = out / "points.json"
-    measured = json.loads(record.read_text()) if record.exists() else {}
-    chosen = {source: [c for c in study.STUDY[source] if curves is None or c.name in curves] for source in sources}
+    one thread each), recording each stack's points as it finishes and writing each curve once all
+    its points are in."""
+    measured = measured_points(out)
     jobs = [
         (source, curve, config, members, steps, runs, study.checked_member(curve.slopes(source), study.SEEDS))
-        for source in sources
-        for curve in chosen[source]
+        for source, curve in chosen_curves(sources, curves)
         for config, members in study.missing_stacks(source, curve, curve.slopes(source), steps, runs, study.SEEDS, measured)
     ]
     with multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
         for points in tqdm(pool.imap_unordered(_measure_stack, jobs), total=len(jobs), desc="stacks"):
             measured.update(points)
             out.mkdir(parents=True, exist_ok=True)
-            record.write_text(json.dumps(dict(sorted(measured.items())), indent=1) + "\n")
-    for source in sources:
-        for curve in chosen[source]:
-            points, check = study.curve_points(source, curve, curve.slopes(source), steps, study.SEEDS, measured)
-            description = f"{curve.method}, d={curve.dim}, {curve.rate_gradient} rate gradient, {steps} steps per point, mean of {len(study.SEEDS)} seeds"
-            study.write_curve(out, source, curve.name, description, points, bitstream=check, seeds=list(study.SEEDS), steps=steps)
+            (out / "points.json").write_text(json.dumps(dict(sorted(measured.items())), indent=1) + "\n")
+            write_curves(sources, curves, out, runs, steps)
+
+
+def write_curves(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int) -> None:
+    """`<source>_<curve>.json` for every chosen curve whose points are all measured."""
+    measured = measured_points(out)
+    for source, curve in chosen_curves(sources, curves):
+        slopes = curve.slopes(source)
+        if study.missing_stacks(source, curve, slopes, steps, runs, study.SEEDS, measured):
+            continue
+        points, check = study.curve_points(source, curve, slopes, steps, study.SEEDS, measured)
+        description = f"{curve.method}, d={curve.dim}, {curve.rate_gradient} rate gradient, {steps} steps per point, mean of {len(study.SEEDS)} seeds"
+        study.write_curve(out, source, curve.name, description, points, bitstream=check, seeds=list(study.SEEDS), steps=steps)
 
 
 def print_status(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int) -> None:
     """Per curve: its stacks measured of all, and the wall time of the measured ones."""
-    record = out / "points.json"
-    measured = json.loads(record.read_text()) if record.exists() else {}
+    measured = measured_points(out)
     print(f"{'source':10} {'curve':16} {'stacks':>7} {'seconds per stack':>18}")
-    for source in sources:
-        for curve in study.STUDY[source]:
-            if curves is not None and curve.name not in curves:
-                continue
-            slopes = curve.slopes(source)
-            stacks = study.curve_stacks(source, curve, slopes, steps, runs)
-            missing = study.missing_stacks(source, curve, slopes, steps, runs, study.SEEDS, measured)
-            seconds = [
-                measured[study.point_key(source, curve, members[0][0], members[0][1], steps)].get("stack_seconds")
-                for config, members in stacks
-                if (config, members) not in missing
-            ]
-            seconds = [s for s in seconds if s is not None]
-            shown = f"{sum(seconds) / len(seconds):.0f}" if seconds else "-"
-            print(f"{source:10} {curve.name:16} {len(stacks) - len(missing):>3}/{len(stacks):<3} {shown:>18}")
+    for source, curve in chosen_curves(sources, curves):
+        slopes = curve.slopes(source)
+        stacks = study.curve_stacks(source, curve, slopes, steps, runs)
+        missing = study.missing_stacks(source, curve, slopes, steps, runs, study.SEEDS, measured)
+        seconds = [
+            measured[study.point_key(source, curve, members[0][0], members[0][1], steps)].get("stack_seconds")
+            for config, members in stacks
+            if (config, members) not in missing
+        ]
+        seconds = [s for s in seconds if s is not None]
+        shown = f"{sum(seconds) / len(seconds):.0f}" if seconds else "-"
+        print(f"{source:10} {curve.name:16} {len(stacks) - len(missing):>3}/{len(stacks):<3} {shown:>18}")
 
 
 def _measure_stack(job: tuple) -> dict:
@@ -116,6 +127,7 @@ def main() -> None:
             for source in args.sources:
                 write_references(source, args.out)
         run_learned(args.sources, args.curves, args.out, args.runs, args.steps, args.workers)
+    write_curves(args.sources, args.curves, args.out, args.runs, args.steps)
     for path in [*draw_convergence(args.out, args.steps), *figures.draw_all(args.out, args.runs, args.steps)]:
         print(f"wrote {path}")
     table = args.out / "targets.md"
