@@ -32,15 +32,18 @@ def measured_points(out: Path) -> dict:
     return json.loads(record.read_text()) if record.exists() else {}
 
 
-def run_learned(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int, workers: int) -> None:
+def run_learned(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int, workers: int, remeasure: bool = False) -> None:
     """Train and measure every stack whose points `out`/points.json lacks (in `workers` processes of
     one thread each), recording each stack's points as it finishes and writing each curve once all
-    its points are in."""
+    its points are in. With `remeasure`, measure again instead every stack whose models `runs` holds."""
     measured = measured_points(out)
     jobs = [
         (source, curve, config, members, steps, runs, study.checked_member(curve.slopes(source), study.SEEDS))
         for source, curve in chosen_curves(sources, curves)
-        for config, members in study.missing_stacks(source, curve, curve.slopes(source), steps, runs, study.SEEDS, measured)
+        for config, members in (
+            study.trained_stacks(source, curve, curve.slopes(source), steps, runs, study.SEEDS) if remeasure
+            else study.missing_stacks(source, curve, curve.slopes(source), steps, runs, study.SEEDS, measured)
+        )
     ]
     with multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
         for points in tqdm(pool.imap_unordered(_measure_stack, jobs), total=len(jobs), desc="stacks"):
@@ -116,6 +119,7 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/toy"))
     parser.add_argument("--workers", type=int, default=1, help="stacks trained at once, one process of one thread each")
     parser.add_argument("--figures-only", action="store_true")
+    parser.add_argument("--remeasure", action="store_true", help="measure again every point whose model --runs holds, training nothing (after a change to what a point records)")
     parser.add_argument("--status", action="store_true", help="only list each curve's measured stacks and their wall time")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -126,7 +130,7 @@ def main() -> None:
         if args.curves is None:
             for source in args.sources:
                 write_references(source, args.out)
-        run_learned(args.sources, args.curves, args.out, args.runs, args.steps, args.workers)
+        run_learned(args.sources, args.curves, args.out, args.runs, args.steps, args.workers, args.remeasure)
     write_curves(args.sources, args.curves, args.out, args.runs, args.steps)
     for path in [*draw_convergence(args.out, args.steps), *figures.draw_all(args.out, args.runs, args.steps)]:
         print(f"wrote {path}")

@@ -72,7 +72,9 @@ def test_a_toy_curve_trains_evaluates_and_its_bitstream_matches_the_ideal_rate(t
     assert check["file_bpd"] == pytest.approx(check["ideal_bpd"], rel=0.01)
     path = study.write_curve(tmp_path, "gaussian", curve.name, "test", points, bitstream=check)
     assert path.name == "gaussian_ours-1d.json"
+    assert len(study.trained_stacks("gaussian", curve, [30.0, 90.0], 150, tmp_path / "runs", (0, 1))) == 2  # one per seed
     shutil.rmtree(tmp_path / "runs")  # a later session has only the measured points: nothing retrains
+    assert not study.trained_stacks("gaussian", curve, [30.0, 90.0], 150, tmp_path / "runs", (0, 1))
     assert study.learned_curve("gaussian", curve, [30.0, 90.0], 150, tmp_path / "runs", (0, 1), measured) == (points, check)
     assert not (tmp_path / "runs").exists()
     assert study.missing_stacks("gaussian", curve, [30.0, 90.0], 151, tmp_path / "runs", (0, 1), measured)  # another recipe

@@ -151,11 +151,16 @@ def plot_boomerang_cells(folder: Path, runs: Path, steps: int = study.STEPS, slo
 
 
 def draw_all(folder: Path, runs: Path, steps: int = study.STEPS) -> list[Path]:
-    """Every figure whose curves exist; the mappings and cells train their models (`steps`, seed 0)
-    where `runs` does not hold them yet."""
+    """Every figure whose curves exist; the mappings and cells only once the curves they show were
+    trained for `steps` (the study's), training their models (seed 0) where `runs` lacks them."""
+
+    def at_steps(source: str, names) -> bool:
+        files = [folder / f"{source}_{name}.json" for name in names]
+        return all(f.exists() and json.loads(f.read_text()).get("steps") == steps for f in files)
+
     drawn = [plot_rd_curves(folder, source) for source in study.STUDY if any(folder.glob(f"{source}_*.json"))]
-    if (folder / "gaussian_ours-1d.json").exists():
+    if at_steps("gaussian", MAPPING_METHODS):
         drawn.append(plot_gaussian_mappings(folder, runs, steps))
-    if (folder / "boomerang_ours-2d.json").exists():
+    if at_steps("boomerang", ["ours-2d"]):
         drawn.append(plot_boomerang_cells(folder, runs, steps))
     return drawn

@@ -216,6 +216,15 @@ def missing_stacks(source: str, curve: ToyCurve, slopes: list[float], steps: int
     ]
 
 
+def trained_stacks(source: str, curve: ToyCurve, slopes: list[float], steps: int, runs: Path, seeds) -> list:
+    """The stacks of a curve (as `curve_stacks`) whose members' model files `runs` holds."""
+    return [
+        (config, members)
+        for config, members in curve_stacks(source, curve, slopes, steps, runs, seeds)
+        if all(member_file(runs, source, curve, slope, seed, steps).exists() for slope, seed in members)
+    ]
+
+
 def curve_points(source: str, curve: ToyCurve, slopes: list[float], steps: int, seeds, measured: dict) -> tuple[list[dict], dict]:
     """(points, bitstream check) of a curve from its measured members: per slope, the mean bpd and
     PSNR over the seeds with the per-seed values beside them; the check compares the range-coded
