@@ -50,12 +50,11 @@ def run_learned(sources: list[str], curves: list[str] | None, out: Path, runs: P
             measured.update(points)
             out.mkdir(parents=True, exist_ok=True)
             (out / "points.json").write_text(json.dumps(dict(sorted(measured.items())), indent=1) + "\n")
-            write_curves(sources, curves, out, runs, steps)
+            write_curves(sources, curves, out, runs, steps, measured)
 
 
-def write_curves(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int) -> None:
-    """`<source>_<curve>.json` for every chosen curve whose points are all measured."""
-    measured = measured_points(out)
+def write_curves(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int, measured: dict) -> None:
+    """`<source>_<curve>.json` for every chosen curve whose points are all in `measured`."""
     for source, curve in chosen_curves(sources, curves):
         slopes = curve.slopes(source)
         if study.missing_stacks(source, curve, slopes, steps, runs, study.SEEDS, measured):
@@ -99,7 +98,7 @@ def write_references(source: str, out: Path) -> None:
 def draw_convergence(out: Path, steps: int) -> list[Path]:
     """`<source>_convergence.png` from the measured points: each curve's held-out loss against steps
     at its low, middle and high slope (seed 0), where all three are measured."""
-    measured = json.loads((out / "points.json").read_text()) if (out / "points.json").exists() else {}
+    measured = measured_points(out)
     runs = {}
     for source, curves in study.STUDY.items():
         for curve in curves:
@@ -131,7 +130,7 @@ def main() -> None:
             for source in args.sources:
                 write_references(source, args.out)
         run_learned(args.sources, args.curves, args.out, args.runs, args.steps, args.workers, args.remeasure)
-    write_curves(args.sources, args.curves, args.out, args.runs, args.steps)
+    write_curves(args.sources, args.curves, args.out, args.runs, args.steps, measured_points(args.out))
     for path in [*draw_convergence(args.out, args.steps), *figures.draw_all(args.out, args.runs, args.steps)]:
         print(f"wrote {path}")
     table = args.out / "targets.md"
