@@ -24,7 +24,14 @@ from codec.toy import convergence, figures, study, targets
 
 
 def chosen_curves(sources: list[str], curves: list[str] | None) -> list[tuple[str, study.ToyCurve]]:
-    return [(source, curve) for source in sources for curve in study.STUDY[source] if curves is None or curve.name in curves]
+    """The study's curves of `sources` named in `curves` (all when None), and the curves those start from."""
+    def named(curve: study.ToyCurve) -> bool:
+        return curves is None or curve.name in curves
+
+    return [
+        (source, curve) for source in sources for curve in study.STUDY[source]
+        if named(curve) or any(named(other) and other.start == curve.name for other in study.STUDY[source])
+    ]
 
 
 def measured_points(out: Path) -> dict:
@@ -37,20 +44,22 @@ def run_learned(sources: list[str], curves: list[str] | None, out: Path, runs: P
     one thread each), recording each stack's points as it finishes and writing each curve once all
     its points are in. With `remeasure`, measure again instead every stack whose models `runs` holds."""
     measured = measured_points(out)
-    jobs = [
-        (source, curve, config, members, steps, runs, study.checked_member(curve.slopes(source), study.SEEDS))
-        for source, curve in chosen_curves(sources, curves)
-        for config, members in (
-            study.trained_stacks(source, curve, curve.slopes(source), steps, runs, study.SEEDS) if remeasure
-            else study.missing_stacks(source, curve, curve.slopes(source), steps, runs, study.SEEDS, measured)
-        )
-    ]
-    with multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        for points in tqdm(pool.imap_unordered(_measure_stack, jobs), total=len(jobs), desc="stacks"):
-            measured.update(points)
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "points.json").write_text(json.dumps(dict(sorted(measured.items())), indent=1) + "\n")
-            write_curves(sources, curves, out, runs, steps, measured)
+    for fine_tunes in (False, True):  # a fine-tune's start must be finished before it begins, not trained beside it
+        jobs = [
+            (source, curve, config, members, steps, runs, study.checked_member(curve.slopes(source), study.SEEDS))
+            for source, curve in chosen_curves(sources, curves)
+            if bool(curve.start) == fine_tunes
+            for config, members in (
+                study.trained_stacks(source, curve, curve.slopes(source), steps, runs, study.SEEDS) if remeasure
+                else study.missing_stacks(source, curve, curve.slopes(source), steps, runs, study.SEEDS, measured)
+            )
+        ]
+        with multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            for points in tqdm(pool.imap_unordered(_measure_stack, jobs), total=len(jobs), desc="stacks"):
+                measured.update(points)
+                out.mkdir(parents=True, exist_ok=True)
+                (out / "points.json").write_text(json.dumps(dict(sorted(measured.items())), indent=1) + "\n")
+                write_curves(sources, curves, out, runs, steps, measured)
 
 
 def write_curves(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int, measured: dict) -> None:

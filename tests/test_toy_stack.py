@@ -107,3 +107,27 @@ def test_a_study_point_records_its_convergence_from_its_stack_s_log(tmp_path, mo
     record = study.measure_stack("gaussian", curve, config, members, 1000, tmp_path)[study.point_key("gaussian", curve, slopes[0], 0, 1000)]
     assert record["loss_steps"] == [500, 1000] and len(record["loss"]) == 2
     assert record["loss_rise"] >= 0 and (record["settled_step"] is None or record["settled_step"] < 900)
+
+
+def test_a_fine_tuned_curve_trains_its_start_first_and_continues_from_its_last_checkpoint(tmp_path, monkeypatch):
+    from codec.toy.convergence import member_series
+    from codec.training.run_folder import LOG
+
+    monkeypatch.setitem(study.CODEBOOK_SIZES, 1, 16)
+    curve, slopes, steps = study.ToyCurve("ours", 1, start="uq-aun"), [30.0, 90.0], 120
+    (config, members), = study.curve_stacks("gaussian", curve, slopes, steps, tmp_path, (1,), {"log_every": 5})
+    (base, _), = study.curve_stacks("gaussian", study.ToyCurve("uq-aun"), slopes, steps, tmp_path, (1,))
+    assert config.steps == steps * study.FINE_TUNE_SHARE and config.init_from == f"{base.out}/checkpoint.pt"
+    files = study.export_stack("gaussian", curve, config, members, steps, tmp_path, {"log_every": 5})
+    assert len(files) == 2 and all(path.exists() for path in files)
+    base_steps, base_loss = member_series(f"{base.out}/{LOG}")
+    tune_steps, tune_loss = member_series(f"{config.out}/{LOG}")
+    assert base_steps[-1] == steps and tune_steps[0] == 5
+    # five steps in, each member's held-out loss is near where its start ended, far below a fresh start's
+    assert tune_loss[0] == pytest.approx(base_loss[-1], rel=0.3)
+    fresh = dataclasses.replace(config, init_from="", out=str(tmp_path / "fresh"), steps=5)
+    from codec.toy.stack import trained
+    trained(fresh)
+    assert (member_series(f"{fresh.out}/{LOG}")[1][0] > 2 * tune_loss[0]).all()
+    # the point's recipe names its start by curve and digest, not by where it lies
+    assert study.member_config("gaussian", curve, 30.0, 1, steps).init_from.startswith("uq-aun:")

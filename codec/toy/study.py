@@ -25,13 +25,15 @@ from codec.toy.evaluate import evaluate_toy
 from codec.data.sources import DIMENSIONS, SOURCES
 from codec.training.config import TrainConfig
 from codec.training.methods import method
-from codec.training.run_folder import LOG
+from codec.training.run_folder import CHECKPOINT, LOG
 
 CODEBOOK_SIZES = {1: 256, 2: 4096, 4: 32768}
 TEST_SAMPLES = {"gaussian": 1_000_000, "boomerang": 1_000_000, "laplace": 100_000}
 STEPS = 20_000
 ENCODER_LR_SCALE = 0.1
 """The alternating methods' encoder learning rate relative to the decoder's (ToyCurve.config)."""
+FINE_TUNE_SHARE = 0.5
+"""A curve with a `start` trains this share of the study's steps, from the end of its start's run."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class ToyCurve:
     slope_scale: float = 1.0
     """Multiplies the source's slopes; vq-ste's encoder spreads its latents, so the same slope buys it
     more bits (Gaussian: 2.05-5.73 bpd over the shared slopes) and it needs lower ones to span the range."""
+    start: str = ""
+    """The curve of the same source whose converged stack (same slopes and seed) each stack of this
+    one fine-tunes: its transforms, and codebooks on the lattice of its latents. From random
+    transforms the alternating methods can stay at zero rate at low slopes (Gaussian ours-1d at
+    slopes 1.5 and 3.5 after 20,000 steps); the Kodak recipe starts from uq-aun the same way."""
 
     def slopes(self, source: str) -> list[float]:
         return [self.slope_scale * slope for slope in SLOPES[source]]
@@ -56,9 +63,11 @@ class ToyCurve:
         return f"{self.method}-{self.dim}d{suffix}"
 
     def config(self, source: str, slope: float, steps: int, out: Path) -> TrainConfig:
-        """The training recipe shared by every toy curve: residual MLPs of width 64, batch 1024,
-        Adam 1e-3 (dropped 10x for the last 10%), no gradient clipping, lattice codebook start, fp32 on
-        every machine (the study's curves compare like with like); the uq
+        """The training recipe shared by every toy curve, of `steps` (the study's; FINE_TUNE_SHARE of
+        them for a curve with a `start`): residual MLPs of width 64, batch 1024, Adam 1e-3 (dropped
+        10x for the last 10%), no gradient clipping, codebooks started on the densest lattice of
+        their dimension (Z, A2, D4; results/toy/RECIPE.md, "Codebook starts"), fp32 on every
+        machine (the study's curves compare like with like); the uq
         codecs' quantiles learn at 0.05, so their coded support can follow the latents within the run.
         The alternating methods' encoder learns at 0.1x the decoder's rate, as on images: at 1x the
         held-out PSNR of ours at the top slopes fell by 17-43 dB on its way in every run measured
@@ -68,10 +77,12 @@ class ToyCurve:
         vq-ste searches its codewords entropy-constrained (NVTC): argmin |y - c|^2 + (1/s) bits, the
         source-space trade-off of bits + s |x - x_hat|^2 carried over to the latent."""
         dim = DIMENSIONS[source]
+        vq = method(self.method).quantizer == "vq"
         return TrainConfig(
             method=self.method, source=source, out=str(out), N=64, M=dim, dim=self.dim,
-            codebook_size=CODEBOOK_SIZES[self.dim], batch=1024, steps=steps, lr=1e-3,
-            lmbda=slope * dim / 255.0**2, clip_grad_norm=0.0, aux_lr=0.05, codebook_init="lattice",
+            codebook_size=CODEBOOK_SIZES[self.dim], batch=1024, steps=round(steps * FINE_TUNE_SHARE) if self.start else steps,
+            lr=1e-3, lmbda=slope * dim / 255.0**2, clip_grad_norm=0.0, aux_lr=0.05,
+            codebook_init="best-lattice" if vq else "lattice",  # uq has no codebook: its runs are filed under "lattice"
             rate_gradient=self.rate_gradient, rate_weight=1.0 / slope if self.method == "vq-ste" else 0.0,
             checkpoint_seconds=60, log_every=100, precision="fp32",
             encoder_lr_scale=ENCODER_LR_SCALE if "encoder_lr_scale" in method(self.method).options else 1.0,
@@ -79,7 +90,7 @@ class ToyCurve:
 
 
 def _ours_pair(dim: int) -> list[ToyCurve]:
-    return [ToyCurve("ours", dim), ToyCurve("ours", dim, "sphere")]
+    return [ToyCurve("ours", dim, start="uq-aun"), ToyCurve("ours", dim, "sphere", start="uq-aun")]
 
 
 def _vq_ste(dim: int) -> ToyCurve:
@@ -123,9 +134,19 @@ def recipe_digest(config: TrainConfig) -> str:
     return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
 
 
+def start_curve(source: str, curve: ToyCurve) -> ToyCurve | None:
+    """The study's curve whose stacks `curve`'s stacks fine-tune (ToyCurve.start); None if it trains from scratch."""
+    return next(c for c in STUDY[source] if c.name == curve.start) if curve.start else None
+
+
 def member_config(source: str, curve: ToyCurve, slope: float, seed: int, steps: int, changes: dict | None = None) -> TrainConfig:
-    """The recipe of one (slope, seed) model of a curve, as a lone run would have it."""
-    return dataclasses.replace(curve.config(source, slope, steps, Path()), seed=seed, **(changes or {}))
+    """The recipe of one (slope, seed) model of a curve, as a lone run would have it; a fine-tune's
+    `init_from` names its start's model by curve and recipe digest, not by a path."""
+    config = dataclasses.replace(curve.config(source, slope, steps, Path()), seed=seed, **(changes or {}))
+    start = start_curve(source, curve)
+    if start:
+        config = dataclasses.replace(config, init_from=f"{start.name}:{recipe_digest(member_config(source, start, slope, seed, steps))}")
+    return config
 
 
 def member_file(runs: Path, source: str, curve: ToyCurve, slope: float, seed: int, steps: int, changes: dict | None = None) -> Path:
@@ -149,9 +170,41 @@ def curve_stacks(
     for template, group in groups.items():
         for seed in seeds:
             config = stack.stacked(dataclasses.replace(template, seed=seed), [(lmbda, seed) for _, lmbda in group])
+            members = [(slope, seed) for slope, _ in group]
+            start = start_stack(source, curve, members, steps, runs)
+            if start:
+                config = dataclasses.replace(config, init_from=f"{curve.start}:{Path(start[0].out).name}")
             name = f"{source}_{curve.name}_stack_" + "_".join(f"{s:g}" for s, _ in group) + f"_seed{seed}_{recipe_digest(config)}"
-            stacks.append((dataclasses.replace(config, out=str(Path(runs) / name)), [(slope, seed) for slope, _ in group]))
+            config = dataclasses.replace(config, out=str(Path(runs) / name))
+            if start:
+                config = dataclasses.replace(config, init_from=str(Path(start[0].out) / CHECKPOINT))
+            stacks.append((config, members))
     return stacks
+
+
+def start_stack(source: str, curve: ToyCurve, members: list[tuple[float, int]], steps: int, runs: Path) -> tuple | None:
+    """The stack of `curve`'s start (as `curve_stacks` gives it) with the same members, whose last
+    checkpoint a stack with those members fine-tunes; None for a curve trained from scratch."""
+    start = start_curve(source, curve)
+    if start is None:
+        return None
+    stacks = curve_stacks(source, start, [slope for slope, _ in members], steps, runs, (members[0][1],))
+    if len(stacks) != 1 or stacks[0][1] != members:
+        raise ValueError(f"{curve.start} does not train {members} in one stack, so {curve.name} cannot start from it")
+    return stacks[0]
+
+
+def export_stack(
+    source: str, curve: ToyCurve, config: TrainConfig, members: list[tuple[float, int]], steps: int, runs: Path,
+    changes: dict | None = None,
+) -> list[Path]:
+    """Train (or resume, or reuse) one stack of `curve_stacks`, its start's stack first, and export its
+    members' model files (`member_file`)."""
+    start = start_stack(source, curve, members, steps, runs)
+    if start:
+        export_stack(source, start_curve(source, curve), *start, steps, runs)
+    outs = [member_file(runs, source, curve, slope, seed, steps, changes) for slope, seed in members]
+    return stack.export_members(config, outs)
 
 
 def train_points(
@@ -161,8 +214,7 @@ def train_points(
     returns each model file by (slope, seed)."""
     files = {}
     for config, members in curve_stacks(source, curve, slopes, steps, runs, seeds, changes):
-        outs = [member_file(runs, source, curve, slope, seed, steps, changes) for slope, seed in members]
-        files.update(zip(members, stack.export_members(config, outs)))
+        files.update(zip(members, export_stack(source, curve, config, members, steps, runs, changes)))
     return files
 
 
@@ -192,8 +244,7 @@ def measure_stack(
     member and what its log says of its convergence (convergence.member_record). "stack_seconds" is
     the wall time of the stack's last process (a run resumed in another session counts its last part)."""
     samples = test_set(source, TEST_SAMPLES[source])
-    outs = [member_file(runs, source, curve, slope, seed, steps) for slope, seed in members]
-    files = stack.export_members(config, outs)
+    files = export_stack(source, curve, config, members, steps, runs)
     log = Path(config.out) / LOG
     logged, losses = convergence.member_series(log) if log.exists() else ([], None)
     measured = {}
