@@ -46,13 +46,25 @@ def nearest_points(vectors: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
 
 
 def points_near(centre: torch.Tensor, count: int, basis: torch.Tensor) -> torch.Tensor:
-    """The `count` lattice points nearest to `centre` (d,), nearest first."""
+    """The `count` lattice points nearest to `centre` (d,), nearest first (ties in enumeration order).
+
+    They lie within the radius of a ball of volume `count` plus the covering radius (cells have
+    volume 1, and those that cover the ball hold at least `count` points), bounded here by half the
+    sum of the basis vectors' lengths. Coordinate i of a point within radius R of the centre is
+    within R |column i of the inverse basis| of the centre's, so only that box is enumerated.
+    """
     dim = basis.shape[0]
-    ball_radius = (count * math.gamma(dim / 2 + 1) / math.pi ** (dim / 2)) ** (1 / dim)  # cells have volume 1
-    shortest = float(basis.norm(dim=1).min())
-    reach = math.ceil((ball_radius + 1) / shortest * max(1.0, float(torch.linalg.cond(basis)))) + 1
-    offsets = torch.arange(-reach, reach + 1, dtype=torch.float64)
-    origin = torch.round(centre.to(torch.float64) @ torch.linalg.inv(basis.to(torch.float64)))
-    box = (torch.cartesian_prod(*[offsets] * dim).reshape(-1, dim) + origin) @ basis.to(torch.float64)
-    order = ((box - centre.to(torch.float64)) ** 2).sum(1).argsort()
-    return box[order[:count]].to(centre.dtype)
+    basis = basis.to(torch.float64)
+    inverse = torch.linalg.inv(basis)
+    ball_radius = (count * math.gamma(dim / 2 + 1) / math.pi ** (dim / 2)) ** (1 / dim)
+    radius = ball_radius + 0.5 * float(basis.norm(dim=1).sum())
+    middle = centre.to(torch.float64) @ inverse
+    ranges = [
+        torch.arange(math.floor(m - reach), math.ceil(m + reach) + 1, dtype=torch.float64)
+        for m, reach in zip(middle.tolist(), (radius * inverse.norm(dim=0)).tolist())
+    ]
+    box = torch.cartesian_prod(*ranges).reshape(-1, dim) @ basis
+    squared = ((box - centre.to(torch.float64)) ** 2).sum(1)
+    near = squared <= radius**2
+    order = squared[near].argsort(stable=True)
+    return box[near][order[:count]].to(centre.dtype)

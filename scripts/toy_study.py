@@ -46,14 +46,15 @@ def run_learned(sources: list[str], curves: list[str] | None, out: Path, runs: P
     measured = measured_points(out)
     for fine_tunes in (False, True):  # a fine-tune's start must be finished before it begins, not trained beside it
         jobs = [
-            (source, curve, config, members, steps, runs, study.checked_member(curve.slopes(source), study.SEEDS))
+            (source, curve, config, members, steps, runs, study.checked_member(curve.slopes(source), curve.seeds))
             for source, curve in chosen_curves(sources, curves)
             if bool(curve.start) == fine_tunes
             for config, members in (
-                study.trained_stacks(source, curve, curve.slopes(source), steps, runs, study.SEEDS) if remeasure
-                else study.missing_stacks(source, curve, curve.slopes(source), steps, runs, study.SEEDS, measured)
+                study.trained_stacks(source, curve, curve.slopes(source), steps, runs, curve.seeds) if remeasure
+                else study.missing_stacks(source, curve, curve.slopes(source), steps, runs, curve.seeds, measured)
             )
         ]
+        jobs.sort(key=lambda job: -job[1].dim)  # the longest (4-D: 32,768 codewords a group) first, so none runs alone at the end
         with multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
             for points in tqdm(pool.imap_unordered(_measure_stack, jobs), total=len(jobs), desc="stacks"):
                 measured.update(points)
@@ -66,11 +67,11 @@ def write_curves(sources: list[str], curves: list[str] | None, out: Path, runs: 
     """`<source>_<curve>.json` for every chosen curve whose points are all in `measured`."""
     for source, curve in chosen_curves(sources, curves):
         slopes = curve.slopes(source)
-        if study.missing_stacks(source, curve, slopes, steps, runs, study.SEEDS, measured):
+        if study.missing_stacks(source, curve, slopes, steps, runs, curve.seeds, measured):
             continue
-        points, check = study.curve_points(source, curve, slopes, steps, study.SEEDS, measured)
-        description = f"{curve.method}, d={curve.dim}, {curve.rate_gradient} rate gradient, {steps} steps per point, mean of {len(study.SEEDS)} seeds"
-        study.write_curve(out, source, curve.name, description, points, bitstream=check, seeds=list(study.SEEDS), steps=steps)
+        points, check = study.curve_points(source, curve, slopes, steps, curve.seeds, measured)
+        description = f"{curve.method}, d={curve.dim}, {curve.rate_gradient} rate gradient, {steps} steps per point, mean of {len(curve.seeds)} seeds"
+        study.write_curve(out, source, curve.name, description, points, bitstream=check, seeds=list(curve.seeds), steps=steps)
 
 
 def print_status(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int) -> None:
@@ -80,7 +81,7 @@ def print_status(sources: list[str], curves: list[str] | None, out: Path, runs: 
     for source, curve in chosen_curves(sources, curves):
         slopes = curve.slopes(source)
         stacks = study.curve_stacks(source, curve, slopes, steps, runs)
-        missing = study.missing_stacks(source, curve, slopes, steps, runs, study.SEEDS, measured)
+        missing = study.missing_stacks(source, curve, slopes, steps, runs, curve.seeds, measured)
         seconds = [
             measured[study.point_key(source, curve, members[0][0], members[0][1], steps)].get("stack_seconds")
             for config, members in stacks
@@ -112,7 +113,7 @@ def draw_convergence(out: Path, steps: int) -> list[Path]:
     for source, curves in study.STUDY.items():
         for curve in curves:
             slopes = curve.slopes(source)
-            probes = [(s, measured.get(study.point_key(source, curve, s, study.SEEDS[0], steps), {})) for s in (slopes[0], slopes[len(slopes) // 2], slopes[-1])]
+            probes = [(s, measured.get(study.point_key(source, curve, s, curve.seeds[0], steps), {})) for s in (slopes[0], slopes[len(slopes) // 2], slopes[-1])]
             if all("loss" in record for _, record in probes):
                 runs.setdefault(source, {})[curve.name] = probes
     return convergence.plot(runs, out)

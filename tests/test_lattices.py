@@ -28,6 +28,19 @@ def test_nearest_points_are_the_nearest_of_an_enumeration(name, dim):
     assert torch.allclose(((vectors - lattices.nearest_points(vectors, basis)) ** 2).sum(1), brute)
 
 
+@pytest.mark.parametrize("name, dim", [("Z", 1), ("A2", 2), ("D4", 4)])
+def test_points_near_are_the_nearest_of_a_wide_enumeration(name, dim):
+    basis = lattices.generator(name, dim)
+    centre = torch.randn(dim, generator=torch.Generator().manual_seed(3), dtype=torch.float64) * 4
+    coordinates = torch.arange(-20.0, 21.0, dtype=torch.float64)
+    everything = torch.cartesian_prod(*[coordinates] * dim).reshape(-1, dim) @ basis
+    count = {1: 30, 2: 300, 4: 3_000}[dim]
+    points = lattices.points_near(centre, count, basis)
+    assert len(torch.unique(points, dim=0)) == count
+    expected = ((everything - centre) ** 2).sum(1).sort().values[:count]
+    assert torch.allclose(((points - centre) ** 2).sum(1), expected)  # nearest first, none left out
+
+
 def test_d4_points_are_integer_vectors_with_an_even_sum_scaled():
     points = lattices.points_near(torch.zeros(4, dtype=torch.float64), 300, lattices.generator("D4", 4)) * 2 ** 0.25
     assert torch.allclose(points, torch.round(points), atol=1e-9)
