@@ -221,6 +221,16 @@ def test_a_fine_tune_starts_from_the_pretrained_transforms_and_entropy_model(ima
         assert all(torch.equal(saved[k], state[k]) for k in carried)
 
 
+def test_a_start_without_the_model_s_transforms_is_refused_rather_than_ignored(image_folder, tmp_path):
+    from codec.training.loop import _start
+
+    pretrain = TrainConfig(method="uq-aun", data=str(image_folder), out=str(tmp_path / "pre"), steps=2, **TINY)
+    train(pretrain)
+    wider = dataclasses.replace(pretrain, N=pretrain.N * 2, init_from=str(tmp_path / "pre" / CHECKPOINT))
+    with pytest.raises(ValueError, match="does not hold this model's transforms"):
+        _start(build_model(model_config(wider)), CropSampler(image_folder, wider.crop, seed=0), wider)
+
+
 def test_the_encoder_learning_rate_scale_slows_only_the_encoder(image_folder, tmp_path):
     config = TrainConfig(method="ours", data=str(image_folder), out=str(tmp_path), steps=3, encoder_lr_scale=0.0, **TINY)
     trained = train(config).model

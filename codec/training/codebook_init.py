@@ -31,26 +31,29 @@ def _sampled_codewords(vectors: torch.Tensor, count: int, generator: torch.Gener
 
 def lattice_codebook(vectors: torch.Tensor, size: int, basis: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(codewords (size, d), counts (size,)) for one group's latents (P, d) on a lattice (rows of `basis`;
-    the integer lattice by default).
+    the integer lattice by default) shifted to the latents' per-dimension median.
 
     The lattice points most latents fall nearest to come first; the remaining slots take the unused
     lattice points nearest to the latents' mean, so the codebook covers the data with room to spread.
-    On Z^d that is a uniform quantizer's grid, which an encoder pretrained with uniform noise expects.
+    On Z^d that is the grid a uniform quantizer rounds to: uq codecs round around their medians, so
+    the VQ model starts on the pretrained model's point (Gaussian uq-aun at slope 1.5, median 0.19:
+    0.3094 bpd / 1.245 dB against its own 0.3133 / 1.247; on the unshifted grid 0.349 / 1.345).
     """
     dim = vectors.shape[1]
     basis = torch.eye(dim, dtype=torch.float64) if basis is None else basis
+    shift = vectors.median(0).values
     # numpy's row-unique sorts as torch.unique(dim=0) does, 100x faster on many 1-D rows
-    points, counts = np.unique(lattices.nearest_points(vectors, basis).numpy(), axis=0, return_counts=True)
+    points, counts = np.unique(lattices.nearest_points(vectors - shift, basis).numpy(), axis=0, return_counts=True)
     points, counts = torch.from_numpy(points), torch.from_numpy(counts)
     order = counts.argsort(descending=True, stable=True)[:size]
     points, counts = points[order], counts[order].to(vectors.dtype)
     missing = size - len(points)
     if missing:
-        candidates = lattices.points_near(vectors.mean(0), size + len(points), basis).to(vectors.dtype)
+        candidates = lattices.points_near(vectors.mean(0) - shift, size + len(points), basis).to(vectors.dtype)
         is_new = ~(candidates.unsqueeze(1) == points.unsqueeze(0)).all(-1).any(1)
         points = torch.cat([points, candidates[is_new][:missing]])
         counts = torch.cat([counts, counts.new_zeros(missing)])
-    return points, counts
+    return points + shift, counts
 
 
 KMEANS_ROUNDS = 256
@@ -86,8 +89,8 @@ def init_codebooks_from_latents(model: VQCodec, sampler: Sampler, config: TrainC
     """Start each codebook from latent vectors of training data, so no codeword starts far away.
 
     'samples' draws the codewords among the latent vectors (uniform logits). 'lattice' takes
-    `lattice_codebook` on Z^d per group with logits from the counts: after a uniform-quantization
-    pretrain the VQ model starts where the pretrained model was. 'best-lattice' does the same on the
+    `lattice_codebook` on Z^d per group (shifted to the latents' medians) with logits from the
+    counts: after a uniform-quantization pretrain the VQ model starts where the pretrained model was. 'best-lattice' does the same on the
     densest lattice of the dimension (codec/lattices.py: A2, D4), scaled to the same cell volume.
     'kmeans++' seeds each codebook by k-means++ over the latents, logits from the counts.
     """

@@ -66,6 +66,9 @@ def _start(model: VQCodec | UQCodec, sampler: Sampler, config: TrainConfig) -> N
         state = torch.load(config.init_from, map_location="cpu", weights_only=True)["model"]
         own = model.state_dict()
         shared = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
+        missing = [k for k in own if k.startswith(("g_a.", "g_s.")) and k not in shared]
+        if missing:  # loading the rest alone would train from random transforms without a word
+            raise ValueError(f"{config.init_from} does not hold this model's transforms ({len(missing)} missing or of another shape, e.g. {missing[0]})")
         model.load_state_dict({**own, **shared})
     if isinstance(model, VQCodec):
         init_codebooks_from_latents(model, sampler, config)
