@@ -54,7 +54,7 @@ def run_learned(sources: list[str], curves: list[str] | None, out: Path, runs: P
                 else study.missing_stacks(source, curve, curve.slopes(source), steps, runs, curve.seeds, measured)
             )
         ]
-        jobs.sort(key=lambda job: -job[1].dim)  # the longest (4-D: 32,768 codewords a group) first, so none runs alone at the end
+        jobs.sort(key=lambda job: job[1].dim != 4)  # a 4-D stack (32,768 codewords a group) takes hours: first, not alone at the end
         with multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
             for points in tqdm(pool.imap_unordered(_measure_stack, jobs), total=len(jobs), desc="stacks"):
                 measured.update(points)
