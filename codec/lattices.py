@@ -21,6 +21,9 @@ _GENERATORS = {
         [[-1.0, -1.0, 0.0, 0.0], [1.0, -1.0, 0.0, 0.0], [0.0, 1.0, -1.0, 0.0], [0.0, 0.0, 1.0, -1.0]], dtype=torch.float64
     ),
 }
+NORMALIZED_SECOND_MOMENT = {"Z": 1 / 12, "A2": 0.0801875, "D4": 0.0766032}
+"""G of each lattice's cell (Conway and Sloane, table 2.3): at high rate an entropy-coded lattice
+quantizer has MSE per dimension G * 2^(2(h - R)), the Shannon lower bound 2^(2(h - R)) / (2 pi e)."""
 BEST = {1: "Z", 2: "A2", 4: "D4"}
 """The densest known lattice (best quantizer) per dimension that codebooks here start on."""
 

@@ -8,6 +8,7 @@ results/toy/points.json as it finishes (keyed by a digest of the recipe), and on
     python scripts/toy_study.py --workers 2           # two stacks at a time (one per core)
     python scripts/toy_study.py --status              # what is measured, and how long a stack took
     python scripts/toy_study.py --figures-only        # rewrite the measured curves from points.json, redraw
+    python scripts/toy_study.py --references          # only the R(D) bounds, ECVQ and ECSQ, then redraw
 """
 
 from __future__ import annotations
@@ -102,7 +103,10 @@ def write_references(source: str, out: Path) -> None:
     ecvq = study.ecvq_curve(source, study.SLOPES[source])
     block = study.ECVQ_BLOCK.get(source)
     blocks = f", on {block}-D blocks of the i.i.d. source" if block else ""
-    study.write_curve(out, source, "ecvq", f"ECVQ in the source space (Lagrangian Lloyd, 4096 codewords, warm start{blocks})", ecvq)
+    study.write_curve(out, source, "ecvq", f"ECVQ in the source space (Lagrangian Lloyd, {study.ECVQ_CODEBOOK[source]} codewords, warm start{blocks})", ecvq)
+    if source != "gaussian":  # on the 1-D Gaussian ECVQ is scalar already
+        scalar = study.ecsq_curve(source, study.SLOPES[source])
+        study.write_curve(out, source, "ecsq", "entropy-coded scalar quantization (ECVQ of one dimension, 1024 codewords)", scalar)
 
 
 def draw_convergence(out: Path, steps: int) -> list[Path]:
@@ -128,6 +132,7 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/toy"))
     parser.add_argument("--workers", type=int, default=1, help="stacks trained at once, one process of one thread each")
     parser.add_argument("--figures-only", action="store_true")
+    parser.add_argument("--references", action="store_true", help="only write the references of --sources (R(D) bounds, ECVQ, ECSQ), then redraw")
     parser.add_argument("--remeasure", action="store_true", help="measure again every point whose model --runs holds, training nothing (after a change to what a point records)")
     parser.add_argument("--status", action="store_true", help="only list each curve's measured stacks and their wall time")
     args = parser.parse_args()
@@ -135,7 +140,10 @@ def main() -> None:
     if args.status:
         print_status(args.sources, args.curves, args.out, args.runs, args.steps)
         return
-    if not args.figures_only:
+    if args.references:
+        for source in args.sources:
+            write_references(source, args.out)
+    elif not args.figures_only:
         if args.curves is None:
             for source in args.sources:
                 write_references(source, args.out)

@@ -139,6 +139,31 @@ def test_ecvq_curve_on_the_gaussian_stays_above_the_bound(monkeypatch):
     assert points[0]["bpd"] > points[1]["bpd"]
 
 
+def test_scalar_quantization_of_the_laplace_meets_its_high_rate_gap_and_the_d4_line_lies_0_37_db_above(monkeypatch):
+    from codec.toy import study
+
+    monkeypatch.setitem(study.TEST_SAMPLES, "laplace", 20_000)
+    point, = study.ecsq_curve("laplace", slopes=[40.0], codebook_size=256, training_samples=20_000)
+    assert 3.0 < point["bpd"] < 4.5
+    # at high rate, entropy-coded scalar quantization sits 1.53 dB under the Shannon lower bound
+    scalar_psnr = -10 * np.log10(2 ** (2 * (np.log2(2 * np.e) - point["bpd"])) / 12)
+    assert point["psnr"] == pytest.approx(scalar_psnr, abs=0.1)
+    mse = 10 ** (-point["psnr"] / 10)
+    assert bounds.laplace_high_rate_lattice(mse, "Z") == pytest.approx(point["bpd"], abs=0.03)
+    assert bounds.high_rate_gap_db("Z") - bounds.high_rate_gap_db("D4") == pytest.approx(0.37, abs=0.005)
+
+
+def test_scalar_quantization_of_the_boomerang_quantizes_each_coordinate_alone(monkeypatch):
+    from codec.toy import study
+
+    monkeypatch.setitem(study.TEST_SAMPLES, "boomerang", 20_000)
+    scalar, = study.ecsq_curve("boomerang", slopes=[16.0], codebook_size=128, training_samples=20_000)
+    joint, = study.ecvq_curve("boomerang", slopes=[16.0], codebook_size=512, training_samples=20_000)
+    # the coordinates are dependent: a joint quantizer needs fewer bits for the same distortion
+    mse = lambda point: 10 ** (-point["psnr"] / 10)
+    assert scalar["bpd"] + 16.0 * mse(scalar) > joint["bpd"] + 16.0 * mse(joint)
+
+
 def test_a_point_with_more_bits_and_fewer_db_than_a_cheaper_one_is_reported(tmp_path):
     from codec.toy.study import write_curve
     from codec.toy.targets import dominated_points, monotone_table

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from codec import lattices
 from codec.data.sources import BOOMERANG_CORRELATION
 
 HALF_LOG2_2PIE = 0.5 * math.log2(2 * math.pi * math.e)
@@ -19,6 +20,19 @@ def gaussian_rd(mse: float, variance: float = 1.0) -> float:
 def laplace_shannon_lower_bound(mse: float, scale: float = 1.0) -> float:
     """h(X) - 1/2 log2(2 pi e D) with h = log2(2 e b): 0.3956 - 1/2 log2 D for b = 1."""
     return max(0.0, math.log2(2 * math.e * scale) - HALF_LOG2_2PIE - 0.5 * math.log2(mse))
+
+
+def high_rate_gap_db(lattice: str) -> float:
+    """How far (dB of MSE) an entropy-coded lattice quantizer sits under the Shannon lower bound at
+    high rate: 10 log10(2 pi e G), 1.53 dB for scalar quantization (Z), 1.17 dB for D4."""
+    return 10 * math.log10(2 * math.pi * math.e * lattices.NORMALIZED_SECOND_MOMENT[lattice])
+
+
+def laplace_high_rate_lattice(mse: float, lattice: str, scale: float = 1.0) -> float:
+    """Rate (bits per dimension) at which an entropy-coded `lattice` quantizer of a Laplace source
+    reaches `mse` at high rate: the Shannon lower bound's rate at mse / (2 pi e G)."""
+    ratio = 2 * math.pi * math.e * lattices.NORMALIZED_SECOND_MOMENT[lattice]
+    return laplace_shannon_lower_bound(mse / ratio, scale)
 
 
 def laplace_gaussian_upper_bound(mse: float, scale: float = 1.0) -> float:

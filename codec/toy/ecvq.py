@@ -42,8 +42,11 @@ def lagrangian_lloyd(
 
 
 def initial_quantizer(samples: torch.Tensor, count: int, seed: int = 0) -> EntropyCodedQuantizer:
+    """`count` codewords seeded by k-means++ over at most 4 * count of the samples (its cost grows
+    with samples times codewords: 32,768 codewords over 1.6M samples took 500 s), equal probabilities."""
     generator = torch.Generator().manual_seed(seed)
-    return EntropyCodedQuantizer(kmeans_plus_plus(samples, count, generator)[0], torch.full((count,), 1.0 / count))
+    subset = samples[torch.randperm(len(samples), generator=generator)[: 4 * count]]
+    return EntropyCodedQuantizer(kmeans_plus_plus(subset, count, generator)[0], torch.full((count,), 1.0 / count))
 
 
 def rate_distortion(samples: torch.Tensor, quantizer: EntropyCodedQuantizer, lmbda: float) -> tuple[float, float]:
