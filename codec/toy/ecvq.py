@@ -42,10 +42,10 @@ def lagrangian_lloyd(
 
 
 def initial_quantizer(samples: torch.Tensor, count: int, seed: int = 0) -> EntropyCodedQuantizer:
-    """`count` codewords seeded by k-means++ over at most 4 * count of the samples (its cost grows
+    """`count` codewords seeded by k-means++ over at most max(4 * count, 65536) of the samples (its cost grows
     with samples times codewords: 32,768 codewords over 1.6M samples took 500 s), equal probabilities."""
     generator = torch.Generator().manual_seed(seed)
-    subset = samples[torch.randperm(len(samples), generator=generator)[: 4 * count]]
+    subset = samples[torch.randperm(len(samples), generator=generator)[: max(4 * count, 1 << 16)]]
     return EntropyCodedQuantizer(kmeans_plus_plus(subset, count, generator)[0], torch.full((count,), 1.0 / count))
 
 
