@@ -1,12 +1,15 @@
 """Run the whole toy-source study (paper 004, Sec. 3 and 5.2.1): every learned curve, ECVQ, the
 R(D) references, then the figures and the target table. Resumable: each stack's measured points go to
-results/toy/points.json as it finishes (keyed by a digest of the recipe), and only missing ones train.
+results/toy/points.json as it finishes (keyed by a digest of the recipe), and only missing ones train;
+results/toy/carried keeps the checkpoints of unfinished stacks and of the stacks others start from
+(uq-aun), so a fresh clone goes on where a session stopped (`--carry` refreshes them before a commit).
 
     python scripts/toy_study.py                       # everything, results under results/toy/
     python scripts/toy_study.py --sources gaussian    # one source
     python scripts/toy_study.py --sources laplace --curves ours-4d   # one curve
     python scripts/toy_study.py --workers 2           # two stacks at a time (one per core)
     python scripts/toy_study.py --status              # what is measured, and how long a stack took
+    python scripts/toy_study.py --carry               # milestones of unfinished and start stacks, to commit
     python scripts/toy_study.py --figures-only        # rewrite the measured curves from points.json, redraw
     python scripts/toy_study.py --references          # only the R(D) bounds, ECVQ and ECSQ, then redraw
 """
@@ -22,6 +25,11 @@ import torch
 from tqdm import tqdm
 
 from codec.toy import convergence, figures, study, targets
+from codec.training.milestones import milestone_step, restore_milestone, write_milestone
+from codec.training.run_folder import CHECKPOINT
+
+CARRIED = "carried"
+"""Folder of `out` (tracked) with the milestones a fresh clone resumes the study from."""
 
 
 def chosen_curves(sources: list[str], curves: list[str] | None) -> list[tuple[str, study.ToyCurve]]:
@@ -40,10 +48,47 @@ def measured_points(out: Path) -> dict:
     return json.loads(record.read_text()) if record.exists() else {}
 
 
+def carried_files(out: Path, config) -> tuple[Path, Path]:
+    """(milestone, log) of a stack in `out`/carried."""
+    name = Path(config.out).name
+    return out / CARRIED / f"{name}.pt", out / CARRIED / f"{name}.log.jsonl"
+
+
+def study_stacks(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int):
+    """(config, whether a fresh clone needs it) for every stack of the chosen curves: it does where
+    its points are not all measured, or where another curve starts from it."""
+    measured = measured_points(out)
+    for source, curve in chosen_curves(sources, curves):
+        is_start = any(other.start == curve.name for other in study.STUDY[source])
+        missing = study.missing_stacks(source, curve, curve.slopes(source), steps, runs, curve.seeds, measured)
+        for config, members in study.curve_stacks(source, curve, curve.slopes(source), steps, runs, curve.seeds):
+            yield config, is_start or (config, members) in missing
+
+
+def carry(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int) -> list[Path]:
+    """Copy into `out`/carried the last checkpoint (weights, without Adam's state) and log of every
+    stack a fresh clone needs (`study_stacks`) where the copy is behind; drop the copies it no longer
+    needs. Returns the milestones written. Committing `out` then carries the study to another machine."""
+    written = []
+    for config, needed in study_stacks(sources, curves, out, runs, steps):
+        milestone, log = carried_files(out, config)
+        checkpoint = Path(config.out) / CHECKPOINT
+        if not needed:
+            milestone.unlink(missing_ok=True)
+            log.unlink(missing_ok=True)
+        elif checkpoint.exists() and milestone_step(milestone) < milestone_step(checkpoint):
+            write_milestone(checkpoint, milestone, log, cap_mb=0)
+            written.append(milestone)
+    return written
+
+
 def run_learned(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int, workers: int, remeasure: bool = False) -> None:
     """Train and measure every stack whose points `out`/points.json lacks (in `workers` processes of
     one thread each), recording each stack's points as it finishes and writing each curve once all
     its points are in. With `remeasure`, measure again instead every stack whose models `runs` holds."""
+    for config, needed in study_stacks(sources, curves, out, runs, steps):
+        if needed and restore_milestone(*carried_files(out, config), Path(config.out)):
+            print(f"resuming {Path(config.out).name} from its milestone in {out / CARRIED}")
     measured = measured_points(out)
     for fine_tunes in (False, True):  # a fine-tune's start must be finished before it begins, not trained beside it
         jobs = [
@@ -62,6 +107,7 @@ def run_learned(sources: list[str], curves: list[str] | None, out: Path, runs: P
                 out.mkdir(parents=True, exist_ok=True)
                 (out / "points.json").write_text(json.dumps(dict(sorted(measured.items())), indent=1) + "\n")
                 write_curves(sources, curves, out, runs, steps, measured)
+                carry(sources, curves, out, runs, steps)
 
 
 def write_curves(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int, measured: dict) -> None:
@@ -135,10 +181,15 @@ def main() -> None:
     parser.add_argument("--references", action="store_true", help="only write the references of --sources (R(D) bounds, ECVQ, ECSQ), then redraw")
     parser.add_argument("--remeasure", action="store_true", help="measure again every point whose model --runs holds, training nothing (after a change to what a point records)")
     parser.add_argument("--status", action="store_true", help="only list each curve's measured stacks and their wall time")
+    parser.add_argument("--carry", action="store_true", help=f"only copy into <out>/{CARRIED} the checkpoints a fresh clone resumes from (before a commit)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.status:
         print_status(args.sources, args.curves, args.out, args.runs, args.steps)
+        return
+    if args.carry:
+        for path in carry(args.sources, args.curves, args.out, args.runs, args.steps):
+            print(f"wrote {path}")
         return
     if args.references:
         for source in args.sources:

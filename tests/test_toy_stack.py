@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -131,3 +132,23 @@ def test_a_fine_tuned_curve_trains_its_start_first_and_continues_from_its_last_c
     assert (member_series(f"{fresh.out}/{LOG}")[1][0] > 2 * tune_loss[0]).all()
     # the point's recipe names its start by curve and digest, not by where it lies
     assert study.member_config("gaussian", curve, 30.0, 1, steps).init_from.startswith("uq-aun:")
+
+
+def test_a_stack_stopped_on_one_machine_finishes_on_another_from_its_milestone(tmp_path):
+    from codec.training.loop import train
+    from codec.training.milestones import restore_milestone, write_milestone
+    from codec.training.run_folder import CHECKPOINT, EXPORTED
+
+    (config, _), = study.curve_stacks("gaussian", study.ToyCurve("uq-aun"), [30.0, 90.0], 40, tmp_path / "here", (0,))
+    config = dataclasses.replace(config, log_every=5)
+    train(config, stop=lambda step: step >= 25)
+    milestone, log = tmp_path / "carried" / "stack.pt", tmp_path / "carried" / "stack.log.jsonl"
+    write_milestone(Path(config.out) / CHECKPOINT, milestone, log, cap_mb=0)
+    assert torch.load(milestone, weights_only=True)["optimizers"] == {}  # weights only: small enough to commit
+    elsewhere = dataclasses.replace(config, out=str(tmp_path / "there" / Path(config.out).name))
+    assert restore_milestone(milestone, log, Path(elsewhere.out))
+    assert not restore_milestone(milestone, log, Path(elsewhere.out))  # never over a run's own checkpoint
+    train(elsewhere)
+    assert (Path(elsewhere.out) / EXPORTED).exists()
+    steps = [json.loads(line)["step"] for line in (Path(elsewhere.out) / "log.jsonl").read_text().splitlines()]
+    assert steps[0] < 25 < steps[-1] == 40  # the log carried over, and training went on from step 25

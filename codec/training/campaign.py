@@ -47,6 +47,7 @@ import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from codec.training import milestones
 from codec.training.run_folder import CHECKPOINT, EXPORTED, LOG, STDERR
 
 try:
@@ -163,45 +164,9 @@ def _dependency_order(jobs: dict[str, Job], path: Path) -> list[str]:
 # One job (its own process) ------------------------------------------------------------------------
 
 
-_MILESTONE_STEPS: dict[tuple[Path, int, int], int] = {}
-
-
-def _milestone_step(path: Path) -> int:
-    """The step a milestone reached (-1 when there is none or it cannot be read); read once per version."""
-    import torch
-
-    if not path.exists():
-        return -1
-    stat = path.stat()
-    key = (path, stat.st_mtime_ns, stat.st_size)
-    if key not in _MILESTONE_STEPS:
-        try:
-            _MILESTONE_STEPS[key] = int(torch.load(path, map_location="cpu", weights_only=True)["step"])
-        except Exception:  # a damaged milestone counts as none: the job resumes from its run folder
-            _MILESTONE_STEPS[key] = -1
-    return _MILESTONE_STEPS[key]
-
-
 def write_milestone(plan: Plan, job: str, checkpoint: Path) -> None:
     """Copy a job's checkpoint and log into the tracked state folder (without optimizer state over the cap)."""
-    import io
-
-    import torch
-
-    from codec.files import atomic_write
-
-    plan.state.mkdir(parents=True, exist_ok=True)
-    if checkpoint.stat().st_size <= plan.milestone_cap_mb * 2**20:
-        atomic_write(plan.milestone(job), checkpoint.read_bytes())
-    else:
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        saved["optimizers"] = {}
-        buffer = io.BytesIO()
-        torch.save(saved, buffer)
-        atomic_write(plan.milestone(job), buffer.getvalue())
-    log = checkpoint.parent / LOG
-    if log.exists():
-        atomic_write(plan.milestone_log(job), log.read_bytes())
+    milestones.write_milestone(checkpoint, plan.milestone(job), plan.milestone_log(job), plan.milestone_cap_mb)
 
 
 def run_job(plan: Plan, job: str, threads: int, deadline: float, max_steps: int, signalled: list | None = None) -> int:
@@ -219,11 +184,7 @@ def run_job(plan: Plan, job: str, threads: int, deadline: float, max_steps: int,
     config = TrainConfig(**plan.jobs[job].fields)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    if not (out / CHECKPOINT).exists() and plan.milestone(job).exists():
-        shutil.copyfile(plan.milestone(job), out / CHECKPOINT)
-        log = plan.milestone_log(job)
-        if log.exists():
-            shutil.copyfile(log, out / LOG)
+    milestones.restore_milestone(plan.milestone(job), plan.milestone_log(job), out)
     signalled = [] if signalled is None else signalled
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: signalled.append(True))
@@ -288,7 +249,7 @@ def progress(plan: Plan, job: str) -> JobProgress:
         if last["seconds"] > first["seconds"] and last["step"] > first["step"]:
             speed = (last["step"] - first["step"]) / (last["seconds"] - first["seconds"]) * 3600
     total = plan.jobs[job].steps
-    milestone = _milestone_step(plan.milestone(job))
+    milestone = milestones.milestone_step(plan.milestone(job))
     return JobProgress(max(step, milestone), total, speed, milestone >= total)
 
 
