@@ -117,7 +117,8 @@ def write_curves(sources: list[str], curves: list[str] | None, out: Path, runs: 
         if study.missing_stacks(source, curve, slopes, steps, runs, curve.seeds, measured):
             continue
         points, check = study.curve_points(source, curve, slopes, steps, curve.seeds, measured)
-        description = f"{curve.method}, d={curve.dim}, {curve.rate_gradient} rate gradient, {steps} steps per point, mean of {len(curve.seeds)} seeds"
+        length = f"{round(steps * study.FINE_TUNE_SHARE)} steps from the {steps}-step {curve.start} models" if curve.start else f"{steps} steps"
+        description = f"{curve.method}, d={curve.dim}, {curve.rate_gradient} rate gradient, {length} per point, mean of {len(curve.seeds)} seeds"
         study.write_curve(out, source, curve.name, description, points, bitstream=check, seeds=list(curve.seeds), steps=steps)
 
 
