@@ -54,10 +54,9 @@ def carried_files(out: Path, config) -> tuple[Path, Path]:
     return out / CARRIED / f"{name}.pt", out / CARRIED / f"{name}.log.jsonl"
 
 
-def study_stacks(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int):
+def study_stacks(sources: list[str], curves: list[str] | None, runs: Path, steps: int, measured: dict):
     """(config, whether a fresh clone needs it) for every stack of the chosen curves: it does where
-    its points are not all measured, or where another curve starts from it."""
-    measured = measured_points(out)
+    its points are not all in `measured`, or where another curve starts from it."""
     for source, curve in chosen_curves(sources, curves):
         is_start = any(other.start == curve.name for other in study.STUDY[source])
         missing = study.missing_stacks(source, curve, curve.slopes(source), steps, runs, curve.seeds, measured)
@@ -65,12 +64,12 @@ def study_stacks(sources: list[str], curves: list[str] | None, out: Path, runs: 
             yield config, is_start or (config, members) in missing
 
 
-def carry(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int) -> list[Path]:
+def carry(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int, measured: dict) -> list[Path]:
     """Copy into `out`/carried the last checkpoint (weights, without Adam's state) and log of every
     stack a fresh clone needs (`study_stacks`) where the copy is behind; drop the copies it no longer
     needs. Returns the milestones written. Committing `out` then carries the study to another machine."""
     written = []
-    for config, needed in study_stacks(sources, curves, out, runs, steps):
+    for config, needed in study_stacks(sources, curves, runs, steps, measured):
         milestone, log = carried_files(out, config)
         checkpoint = Path(config.out) / CHECKPOINT
         if not needed:
@@ -86,10 +85,10 @@ def run_learned(sources: list[str], curves: list[str] | None, out: Path, runs: P
     """Train and measure every stack whose points `out`/points.json lacks (in `workers` processes of
     one thread each), recording each stack's points as it finishes and writing each curve once all
     its points are in. With `remeasure`, measure again instead every stack whose models `runs` holds."""
-    for config, needed in study_stacks(sources, curves, out, runs, steps):
+    measured = measured_points(out)
+    for config, needed in study_stacks(sources, curves, runs, steps, measured):
         if needed and restore_milestone(*carried_files(out, config), Path(config.out)):
             print(f"resuming {Path(config.out).name} from its milestone in {out / CARRIED}")
-    measured = measured_points(out)
     for fine_tunes in (False, True):  # a fine-tune's start must be finished before it begins, not trained beside it
         jobs = [
             (source, curve, config, members, steps, runs, study.checked_member(curve.slopes(source), curve.seeds))
@@ -107,7 +106,7 @@ def run_learned(sources: list[str], curves: list[str] | None, out: Path, runs: P
                 out.mkdir(parents=True, exist_ok=True)
                 (out / "points.json").write_text(json.dumps(dict(sorted(measured.items())), indent=1) + "\n")
                 write_curves(sources, curves, out, runs, steps, measured)
-                carry(sources, curves, out, runs, steps)
+                carry(sources, curves, out, runs, steps, measured)
 
 
 def write_curves(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int, measured: dict) -> None:
@@ -117,7 +116,7 @@ def write_curves(sources: list[str], curves: list[str] | None, out: Path, runs: 
         if study.missing_stacks(source, curve, slopes, steps, runs, curve.seeds, measured):
             continue
         points, check = study.curve_points(source, curve, slopes, steps, curve.seeds, measured)
-        length = f"{round(steps * study.FINE_TUNE_SHARE)} steps from the {steps}-step {curve.start} models" if curve.start else f"{steps} steps"
+        length = f"{curve.training_steps(steps)} steps from the {steps}-step {curve.start} models" if curve.start else f"{steps} steps"
         description = f"{curve.method}, d={curve.dim}, {curve.rate_gradient} rate gradient, {length} per point, mean of {len(curve.seeds)} seeds"
         study.write_curve(out, source, curve.name, description, points, bitstream=check, seeds=list(curve.seeds), steps=steps)
 
@@ -189,7 +188,7 @@ def main() -> None:
         print_status(args.sources, args.curves, args.out, args.runs, args.steps)
         return
     if args.carry:
-        for path in carry(args.sources, args.curves, args.out, args.runs, args.steps):
+        for path in carry(args.sources, args.curves, args.out, args.runs, args.steps, measured_points(args.out)):
             print(f"wrote {path}")
         return
     if args.references:

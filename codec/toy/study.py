@@ -67,6 +67,10 @@ class ToyCurve:
         suffix = "-sphere" if self.rate_gradient == "sphere" else ""
         return f"{self.method}-{self.dim}d{suffix}"
 
+    def training_steps(self, steps: int) -> int:
+        """The steps this curve's models train of the study's `steps`: FINE_TUNE_SHARE of them after a `start`."""
+        return round(steps * FINE_TUNE_SHARE) if self.start else steps
+
     def config(self, source: str, slope: float, steps: int, out: Path) -> TrainConfig:
         """The training recipe shared by every toy curve, of `steps` (the study's; FINE_TUNE_SHARE of
         them for a curve with a `start`): residual MLPs of width 64, batch 1024, Adam 1e-3 (dropped
@@ -85,7 +89,7 @@ class ToyCurve:
         vq = method(self.method).quantizer == "vq"
         return TrainConfig(
             method=self.method, source=source, out=str(out), N=64, M=dim, dim=self.dim,
-            codebook_size=CODEBOOK_SIZES[self.dim], batch=1024, steps=round(steps * FINE_TUNE_SHARE) if self.start else steps,
+            codebook_size=CODEBOOK_SIZES[self.dim], batch=1024, steps=self.training_steps(steps),
             lr=1e-3, lmbda=slope * dim / 255.0**2, clip_grad_norm=0.0, aux_lr=0.05,
             codebook_init="best-lattice" if vq else "lattice",  # uq has no codebook: its runs are filed under "lattice"
             rate_gradient=self.rate_gradient, rate_weight=1.0 / slope if self.method == "vq-ste" else 0.0,
