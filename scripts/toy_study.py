@@ -204,7 +204,7 @@ def main() -> None:
         print(f"wrote {path}")
     table = args.out / "targets.md"
     table.write_text("# Toy-study targets\n\nPSNR differences at equal rate (test minus anchor, anchor interpolated "
-                     "linearly in bpd), from the JSON files beside this one.\n\n" + targets.target_table(args.out)
+                     "linearly in bpd), from the JSON files beside this one.\n\n" + targets.target_table(args.out, args.steps)
                      + "\n## Monotone curves\n\nNo point may spend more bits for fewer dB than a cheaper point of its curve.\n\n"
                      + targets.monotone_table(args.out))
     print(f"wrote {table}")

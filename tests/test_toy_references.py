@@ -174,3 +174,18 @@ def test_a_point_with_more_bits_and_fewer_db_than_a_cheaper_one_is_reported(tmp_
     assert dominated_points(tmp_path, "laplace", "ours-4d") == [(3.0, 12.0)]
     table = monotone_table(tmp_path)
     assert "| laplace_ours-4d | 4 | 1 | (3.000, 12.00) |" in table and "ecvq" not in table
+
+
+def test_a_target_counts_only_curves_trained_for_the_study_s_steps_and_inside_its_rates(tmp_path):
+    from codec.toy.study import write_curve
+    from codec.toy.targets import psnr_differences, target_table
+
+    anchor = [{"bpd": 0.0, "psnr": 0.0}, {"bpd": 5.0, "psnr": 25.0}]
+    write_curve(tmp_path, "laplace", "uq-aun", "", anchor, seeds=[0], steps=20_000)
+    test = [{"bpd": 1.0, "psnr": 4.0}, {"bpd": 3.0, "psnr": 15.5}, {"bpd": 4.0, "psnr": 20.3}]
+    write_curve(tmp_path, "laplace", "ours-4d", "", test, seeds=[0], steps=20_000)
+    # the point at 1 bpd (1 dB under) lies outside the target's rates (>= 2 bpd) and does not count
+    assert psnr_differences(tmp_path, "laplace", "ours-4d", "uq-aun", (2.0, np.inf)).tolist() == pytest.approx([0.5, 0.3])
+    assert "| laplace | ours-4d | uq-aun | min dB | +0.300 | 2 | >= +0.2 dB over uq-aun at every rate >= 2 bpd | yes |" in target_table(tmp_path, 20_000)
+    write_curve(tmp_path, "laplace", "ours-4d", "", test, seeds=[0], steps=1_500)
+    assert "| laplace | ours-4d | uq-aun | min dB | not run at 20000 steps (only 1500 steps) | 0 |" in target_table(tmp_path, 20_000)

@@ -32,7 +32,8 @@ def _pyplot():
 
 
 def plot_rd_curves(folder: Path, source: str) -> Path:
-    """Every `<source>_*.json` in `folder` on one PSNR-against-bpd plot; references dashed."""
+    """Every `<source>_*.json` in `folder` on one PSNR-against-bpd plot; references dashed, the
+    learned curves with the range of their seeds as error bars."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7, 5), dpi=120)
     for path in sorted(folder.glob(f"{source}_*.json")):
@@ -40,7 +41,12 @@ def plot_rd_curves(folder: Path, source: str) -> Path:
         results = curve["results"]
         reference = curve["name"].startswith("rd-")
         style = {"linestyle": "--", "color": "gray" if "upper" in curve["name"] else "black"} if reference else {"marker": "o", "markersize": 3}
-        axes.plot(results["bpd"], results["psnr"], label=curve["name"], linewidth=1.2, **style)
+        line, = axes.plot(results["bpd"], results["psnr"], label=curve["name"], linewidth=1.2, **style)
+        if "psnr_per_seed" in results:  # the seeds' spread: from the lowest to the highest seed, on both axes
+            bpd, psnr = np.asarray(results["bpd_per_seed"]), np.asarray(results["psnr_per_seed"])
+            spread = lambda values, mean: np.stack([mean - values.min(axis=1), values.max(axis=1) - mean])
+            axes.errorbar(results["bpd"], results["psnr"], xerr=spread(bpd, np.asarray(results["bpd"])),
+                          yerr=spread(psnr, np.asarray(results["psnr"])), fmt="none", ecolor=line.get_color(), elinewidth=0.8, capsize=2)
     axes.set_xlabel("rate (bits per dimension)")
     axes.set_ylabel("-10 log10(MSE per dimension) (dB)")
     axes.set_title(f"{source}: rate-distortion")
