@@ -149,7 +149,12 @@ def write_references(source: str, out: Path) -> None:
     ecvq = study.ecvq_curve(source, study.SLOPES[source])
     block = study.ECVQ_BLOCK.get(source)
     blocks = f", on {block}-D blocks of the i.i.d. source" if block else ""
-    study.write_curve(out, source, "ecvq", f"ECVQ in the source space (Lagrangian Lloyd, {study.ECVQ_CODEBOOK[source]} codewords, warm start{blocks})", ecvq)
+    start = f"started on {study.ECVQ_LATTICE_START[source]} at the top slope" if source in study.ECVQ_LATTICE_START else "k-means++ start"
+    study.write_curve(out, source, "ecvq", f"ECVQ in the source space (Lagrangian Lloyd, {study.ECVQ_CODEBOOK[source]} codewords, {start}, warm start between slopes{blocks})", ecvq)
+    for lattice, size in study.LATTICE_REFERENCES.get(source, ()):
+        points = study.lattice_curve(source, study.SLOPES[source], lattice, size)
+        description = f"entropy-coded {lattice} lattice quantizer, untrained: the {size} lattice points most training blocks fall on, at the high-rate cell of each slope{blocks}"
+        study.write_curve(out, source, f"{lattice.lower()}-lattice-{size}", description, points)
     if source != "gaussian":  # on the 1-D Gaussian ECVQ is scalar already
         scalar = study.ecsq_curve(source, study.SLOPES[source])
         study.write_curve(out, source, "ecsq", "entropy-coded scalar quantization (ECVQ of one dimension, 1024 codewords)", scalar)

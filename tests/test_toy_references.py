@@ -189,3 +189,29 @@ def test_a_target_counts_only_curves_trained_for_the_study_s_steps_and_inside_it
     assert "| laplace | ours-4d | uq-aun | min dB | +0.300 | 2 | >= +0.2 dB over uq-aun at every rate >= 2 bpd | yes |" in target_table(tmp_path, 20_000)
     write_curve(tmp_path, "laplace", "ours-4d", "", test, seeds=[0], steps=1_500)
     assert "| laplace | ours-4d | uq-aun | min dB | not run at 20000 steps (only 1500 steps) | 0 |" in target_table(tmp_path, 20_000)
+
+
+def test_a_lattice_start_for_ecvq_takes_the_high_rate_cell_and_lloyd_only_improves_it():
+    from codec.data.sources import SOURCES
+    from codec.toy.ecvq import lattice_quantizer
+
+    samples = SOURCES["laplace"](25_000, torch.Generator().manual_seed(0)).double().reshape(-1, 4)
+    lmbda = 1 / 8.0  # about 2.3 bpd: 4096 codewords cover the source (at 2.9 bpd they clip its tails)
+    start = lattice_quantizer(samples, 4096, "D4", lmbda)
+    rate, mse = rate_distortion(samples, start, lmbda)
+    # high-rate theory: MSE per dimension lmbda / (2 ln 2) on any lattice
+    assert mse == pytest.approx(lmbda / (2 * np.log(2)), rel=0.1)
+    refined = lagrangian_lloyd(samples, lmbda, start, iterations=5)
+    refined_rate, refined_mse = rate_distortion(samples, refined, lmbda)
+    assert refined_mse + lmbda * refined_rate <= mse + lmbda * rate + 1e-9
+
+
+def test_a_lattice_codebook_too_small_for_the_laplace_s_tails_loses_quality_that_more_codewords_keep(monkeypatch):
+    from codec.toy import study
+
+    monkeypatch.setitem(study.TEST_SAMPLES, "laplace", 20_000)
+    monkeypatch.setitem(study.ECVQ_TRAINING, "laplace", 50_000)
+    (small,), (large,) = (study.lattice_curve("laplace", [9.0], "D4", size) for size in (1024, 16384))
+    # about 2.4 bpd asks for some 7,000 cells: 1,024 codewords clip the tails, 16,384 cover them
+    assert large["psnr"] > small["psnr"] + 0.5
+    assert abs(large["bpd"] - small["bpd"]) < 0.25

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import torch
 
-from codec import search
-from codec.training.codebook_init import kmeans_plus_plus
+from codec import lattices, search
+from codec.training.codebook_init import kmeans_plus_plus, lattice_codebook, UNSEEN_COUNT
 
 
 @dataclass
@@ -49,11 +51,28 @@ def initial_quantizer(samples: torch.Tensor, count: int, seed: int = 0) -> Entro
     return EntropyCodedQuantizer(kmeans_plus_plus(subset, count, generator)[0], torch.full((count,), 1.0 / count))
 
 
+def lattice_quantizer(samples: torch.Tensor, count: int, lattice: str, lmbda: float) -> EntropyCodedQuantizer:
+    """The `count` points of `lattice` that most samples (N, d) fall nearest to, scaled to the cell
+    that entropy-coded lattice quantization takes at high rate for `lmbda`, probabilities from
+    their counts.
+
+    With cells of volume V the rate per dimension falls as log2(V) / d and the MSE per dimension is
+    G V^(2/d) (G the lattice's normalized second moment); minimizing MSE + lmbda * rate gives an MSE
+    of lmbda / (2 ln 2) whatever the lattice. A Lloyd run from here keeps the lattice's cell shape
+    where k-means++ from samples finds none (it plateaued under scalar quantization on the Laplace).
+    """
+    scale = math.sqrt(lmbda / (2 * math.log(2)) / lattices.NORMALIZED_SECOND_MOMENT[lattice])
+    points, counts = lattice_codebook(samples / scale, count, lattices.generator(lattice, samples.shape[1]).to(samples.dtype))
+    counts = counts + UNSEEN_COUNT
+    return EntropyCodedQuantizer(points * scale, counts / counts.sum())
+
+
 def rate_distortion(samples: torch.Tensor, quantizer: EntropyCodedQuantizer, lmbda: float) -> tuple[float, float]:
-    """(bits per dimension from the empirical index entropy, MSE per dimension) on `samples`."""
+    """(bits per dimension, MSE per dimension) on `samples`, the bits being what an entropy coder with
+    the quantizer's own probabilities (from its training samples) spends, as a codec pays with its
+    entropy model. The index entropy of the samples themselves would flatter large codebooks: for
+    131,072 4-D lattice codewords on 200,000 test vectors of the Laplace it reads 0.07 bpd lower."""
     indices = assign(samples, quantizer, lmbda)
-    probs = torch.bincount(indices, minlength=len(quantizer.codebook)).double() / len(samples)
-    probs = probs[probs > 0]
     dim = samples.shape[1]
     mse = float(((samples - quantizer.codebook[indices]) ** 2).mean())
-    return float(-(probs * torch.log2(probs)).sum()) / dim, mse
+    return float(-torch.log2(quantizer.probs[indices]).mean()) / dim, mse
