@@ -134,18 +134,21 @@ def plot_boomerang_cells(folder: Path, runs: Path, steps: int = study.STEPS, slo
     plt = _pyplot()
     curve = next(c for c in study.STUDY["boomerang"] if c.name == "ours-2d")
     model = load_exported(study.train_point("boomerang", curve, slope, steps, runs)).model
-    a, b = np.meshgrid(np.linspace(-7, 3.5, 500), np.linspace(-3.5, 3.5, 350), indexing="xy")
+    samples = SOURCES["boomerang"](3000, torch.Generator().manual_seed(5))
+    low, high = np.quantile(samples.numpy(), [0.002, 0.998], axis=0)  # the cells where samples fall, not the far tail's few
+    a, b = np.meshgrid(np.linspace(low[0] - 0.5, high[0] + 0.5, 700), np.linspace(low[1] - 0.5, high[1] + 0.5, 400), indexing="xy")
     grid = torch.from_numpy(np.stack([a.ravel(), b.ravel()], 1)).float().reshape(-1, 2, 1, 1)
     _, symbols, _ = code_and_reconstruct(model, grid)
     cells = symbols[0].numpy().reshape(a.shape)
     shuffled = np.random.default_rng(0).permutation(int(cells.max()) + 1)[cells]
-    samples = SOURCES["boomerang"](3000, torch.Generator().manual_seed(5))
     _, _, reconstruction = code_and_reconstruct(model, samples.reshape(-1, 2, 1, 1))
     figure, axes = plt.subplots(figsize=(8, 5.5), dpi=120)
     axes.imshow(shuffled, extent=(a.min(), a.max(), b.min(), b.max()), origin="lower", cmap="tab20", alpha=0.45, aspect="auto")
     axes.scatter(samples[:, 0], samples[:, 1], s=1, color="black", alpha=0.3)
     centres = torch.unique(reconstruction.reshape(-1, 2), dim=0)
     axes.plot(centres[:, 0], centres[:, 1], "o", color="tab:orange", markersize=3)
+    axes.set_xlim(a.min(), a.max())
+    axes.set_ylim(b.min(), b.max())
     axes.set_title(f"Boomerang: cells and reconstructions of ours-2d (slope {slope:g})")
     axes.set_xlabel("x1")
     axes.set_ylabel("x2")
