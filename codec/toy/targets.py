@@ -78,6 +78,7 @@ TARGETS = [
     Target("boomerang", "vq-ste-1d", "uq-aun", "mean dB", "below uq-aun (paper)", lambda d: d.mean() < 0.0),
     Target("boomerang", "vq-ste-2d", "ours-2d", "mean dB", "below ours-2d (paper)", lambda d: d.mean() < 0.0),
     Target("laplace", "vq-ste-4d", "ours-4d", "mean dB", "below ours-4d (paper)", lambda d: d.mean() < 0.0),
+    Target("laplace", "ours-4d", "d4-lattice-32768", "mean dB", "against the untrained D4 lattice of as many codewords"),
     *(Target(source, f"{name}-sphere", name, "mean dB", "sphere against mixture rate gradient")
       for source, name in [("gaussian", "ours-1d"), ("boomerang", "ours-1d"), ("boomerang", "ours-2d"), ("laplace", "ours-1d"), ("laplace", "ours-4d")]),
 ]
