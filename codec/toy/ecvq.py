@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import torch
 
 from codec import lattices, search
-from codec.training.codebook_init import kmeans_plus_plus, lattice_codebook, UNSEEN_COUNT
+from codec.training.codebook_init import UNSEEN_COUNT, kmeans_plus_plus, lattice_codebook
 
 
 @dataclass

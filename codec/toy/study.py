@@ -337,16 +337,20 @@ the Laplace's 32,768 4-D codewords ended under scalar quantization above 2.9 bpd
 15.33 dB, where ECSQ gives 15.69)."""
 
 
+def _source_blocks(source: str, training_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training, test) samples of `source` as float64 blocks of ECVQ_BLOCK dimensions (the whole
+    sample where it has none): what the source-space references quantize."""
+    block = ECVQ_BLOCK.get(source, DIMENSIONS[source])
+    training = SOURCES[source](training_samples, torch.Generator().manual_seed(1)).double().reshape(-1, block)
+    return training, test_set(source, TEST_SAMPLES[source]).double().reshape(-1, block)
+
+
 def ecvq_curve(source: str, slopes: list[float], codebook_size: int | None = None, training_samples: int | None = None) -> list[dict]:
     """ECVQ in the source space (in blocks per ECVQ_BLOCK), started per ECVQ_LATTICE_START (k-means++
     otherwise) and warm-started from one slope to the next (high rate to low); codewords and training
     samples per ECVQ_CODEBOOK and ECVQ_TRAINING unless given."""
     codebook_size = codebook_size or ECVQ_CODEBOOK[source]
-    training_samples = training_samples or ECVQ_TRAINING[source]
-    generator = torch.Generator().manual_seed(1)
-    block = ECVQ_BLOCK.get(source, DIMENSIONS[source])
-    training = SOURCES[source](training_samples, generator).double().reshape(-1, block)
-    samples = test_set(source, TEST_SAMPLES[source]).double().reshape(-1, block)
+    training, samples = _source_blocks(source, training_samples or ECVQ_TRAINING[source])
     slopes = sorted(slopes, reverse=True)
     lattice = ECVQ_LATTICE_START.get(source)
     quantizer = lattice_quantizer(training, codebook_size, lattice, 1.0 / slopes[0]) if lattice else initial_quantizer(training, codebook_size)
@@ -363,10 +367,7 @@ def lattice_curve(source: str, slopes: list[float], lattice: str, codebook_size:
     """The untrained entropy-coded `lattice` quantizer (in blocks per ECVQ_BLOCK) at each slope: the
     `codebook_size` lattice points most training samples fall on, scaled to the high-rate cell of the
     slope (ecvq.lattice_quantizer), probabilities from the training counts."""
-    generator = torch.Generator().manual_seed(1)
-    block = ECVQ_BLOCK.get(source, DIMENSIONS[source])
-    training = SOURCES[source](ECVQ_TRAINING[source], generator).double().reshape(-1, block)
-    samples = test_set(source, TEST_SAMPLES[source]).double().reshape(-1, block)
+    training, samples = _source_blocks(source, ECVQ_TRAINING[source])
     points = []
     for slope in slopes:
         rate, mse = rate_distortion(samples, lattice_quantizer(training, codebook_size, lattice, 1.0 / slope), 1.0 / slope)
