@@ -131,7 +131,17 @@ class VQCodec(_TransformCodec):
         if not self.config.rate_weight:
             return None
         with torch.no_grad():
-            return -self.config.rate_weight * self.entropy.log2_probs()
+            return -self.config.rate_weight * self._search_weights() * self.entropy.log2_probs()
+
+    def _search_weights(self) -> torch.Tensor:
+        """Per group, (G, 1), the factor on `rate_weight`: 1 / scale^2 of the stacked member that owns
+        the group (transforms "stacked-mlp"), 1 otherwise. A stacked loss weights a member's squared
+        error by its scale^2, so a member at a slope s_i searches with the weight 1/s_i a lone codec of
+        its slope would have while the stack's `rate_weight` holds one value for all (stack.stacked)."""
+        scale = getattr(self.g_a, "scale", None)
+        if scale is None:
+            return torch.ones(self.quantizer.groups, 1, device=self.quantizer.codebooks.device)
+        return scale[:: self.config.dim].reshape(-1, 1) ** -2
 
     def to_symbols(self, y: torch.Tensor) -> torch.Tensor:
         """Codeword index per group and position: (G, P)."""

@@ -36,6 +36,9 @@ def test_each_member_gets_the_gradient_its_lone_codec_gets_from_its_own_loss(tmp
     scales = member_scales(config)
     for transform in (model.g_a, model.g_s):
         transform.scale.copy_(torch.tensor(scales).repeat_interleave(8))
+    if method == "vq-ste":
+        with torch.no_grad():
+            model.entropy.logits.normal_(0.0, 3.0)  # so that its search weighs bits, each member by its own slope
     lone = split(model)
     data = [torch.randn(32, 8, 1, 1) for _ in lone]
     forward = (lambda m, x: m(x, "ste")) if method == "uq-ste" else (lambda m, x: m(x))
@@ -102,12 +105,15 @@ def test_a_study_point_records_its_convergence_from_its_stack_s_log(tmp_path, mo
     curve = study.ToyCurve("vq-ste", 1, slope_scale=1 / 8)
     slopes = curve.slopes("gaussian")[:2]
     stacks = study.curve_stacks("gaussian", curve, slopes, 1000, tmp_path, (0,))
-    assert [members for _, members in stacks] == [[(s, 0)] for s in slopes]  # vq-ste's search weight follows its slope
-    assert [config.rate_weight for config, _ in stacks] == pytest.approx([1 / s for s in slopes])
-    config, members = stacks[0]
-    record = study.measure_stack("gaussian", curve, config, members, 1000, tmp_path)[study.point_key("gaussian", curve, slopes[0], 0, 1000)]
-    assert record["loss_steps"] == [500, 1000] and len(record["loss"]) == 2
-    assert record["loss_rise"] >= 0 and (record["settled_step"] is None or record["settled_step"] < 900)
+    (config, members), = stacks  # vq-ste's search weight is 1/s: its members share one stack
+    assert members == [(s, 0) for s in slopes]
+    measured = study.measure_stack("gaussian", curve, config, members, 1000, tmp_path)
+    for slope, _ in members:
+        record = measured[study.point_key("gaussian", curve, slope, 0, 1000)]
+        assert record["loss_steps"] == [500, 1000] and len(record["loss"]) == 2
+        assert record["loss_rise"] >= 0 and (record["settled_step"] is None or record["settled_step"] < 900)
+        exported = load_exported(study.member_file(tmp_path, "gaussian", curve, slope, 0, 1000))
+        assert exported.model.config.rate_weight == pytest.approx(1 / slope, rel=1e-3)  # the file keeps the scales in fp16
 
 
 def test_a_fine_tuned_curve_trains_its_start_first_and_continues_from_its_last_checkpoint(tmp_path, monkeypatch):

@@ -30,10 +30,17 @@ VALIDATION_SAMPLES = 8192
 
 
 def stacked(config: TrainConfig, members: list[tuple[float, int]]) -> TrainConfig:
-    """`config` (a lone toy run's) as a stack of (lmbda, seed) members; `lmbda` becomes their mean."""
+    """`config` (a lone toy run's) as a stack of (lmbda, seed) members; `lmbda` becomes their mean.
+
+    A search weight (`rate_weight`, vq-ste) is taken as inverse to lambda, the source-space trade-off
+    1/s carried over to the latent: config's own rate_weight * lmbda fixes it for every member. The
+    stack holds it at its members' share of the mean lambda, which each member's scale^2 divides back
+    to its own (VQCodec._search_weights)."""
     lmbdas = tuple(lmbda for lmbda, _ in members)
+    mean = sum(lmbdas) / len(lmbdas)
     return dataclasses.replace(
-        config, lmbda=sum(lmbdas) / len(lmbdas), stack_lmbdas=lmbdas, stack_seeds=tuple(seed for _, seed in members)
+        config, lmbda=mean, stack_lmbdas=lmbdas, stack_seeds=tuple(seed for _, seed in members),
+        rate_weight=config.rate_weight * config.lmbda * len(lmbdas) / mean,
     )
 
 
@@ -54,7 +61,8 @@ def split(model: VQCodec | UQCodec) -> list[VQCodec | UQCodec]:
             state[name] = tensor[index * share : (index + 1) * share].clone() if per_member else tensor.clone()
         for side in ("g_a", "g_s"):
             state.update({f"{side}.{k}": v for k, v in getattr(model, side).member(index).state_dict().items()})
-        member = build_model(lone.config)
+        rate_weight = config.rate_weight * float(model.g_a.scale[index * config.M // members]) ** -2
+        member = build_model(dataclasses.replace(lone.config, rate_weight=rate_weight))
         member.load_state_dict(state)
         result.append(member.eval())
     return result

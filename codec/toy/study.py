@@ -107,6 +107,9 @@ def _ours_pair(dim: int) -> list[ToyCurve]:
 
 
 def _vq_ste(dim: int) -> ToyCurve:
+    """vq-ste from random transforms, as NVTC trains it: fine-tuned from uq-aun at the shared slopes its
+    encoder, which no rate gradient reaches, spread the latents to 3.9-5.9 bpd at every slope within
+    2,000 steps (Boomerang d=1; results/toy/probes.json, ft_boomerang_vqste1d_shared_2000)."""
     return ToyCurve("vq-ste", dim, slope_scale=1 / 8, seeds=_seeds(dim))
 
 
@@ -168,18 +171,19 @@ def curve_stacks(
 ) -> list[tuple[TrainConfig, list[tuple[float, int]]]]:
     """The stacked runs (codec/toy/stack.py) that train every (slope, seed) model of a curve, each with
     its members' (slope, seed): one stack per seed, or per slope and seed where the slope changes more
-    than the trade-off (vq-ste's search weight). A stack per seed keeps each run short enough to finish
-    within a working session on one core. `seeds` are the curve's own (ToyCurve.seeds) unless given;
+    than the trade-off (a search weight that is not inverse to lambda, see stack.stacked). A stack per
+    seed keeps each run short enough to finish within a working session on one core. `seeds` are the curve's own (ToyCurve.seeds) unless given;
     `changes` are TrainConfig fields that differ from the study's recipe (a probe's)."""
     seeds = seeds or curve.seeds
-    groups: dict[TrainConfig, list[tuple[float, float]]] = {}
+    groups: dict[TrainConfig, list[tuple[float, TrainConfig]]] = {}
     for slope in slopes:
         config = dataclasses.replace(curve.config(source, slope, steps, Path(runs)), **(changes or {}))
-        groups.setdefault(dataclasses.replace(config, lmbda=0.0), []).append((slope, config.lmbda))
+        shared = dataclasses.replace(config, lmbda=0.0, rate_weight=float(f"{config.rate_weight * config.lmbda:.9g}"))  # as stack.stacked reads it
+        groups.setdefault(shared, []).append((slope, config))
     stacks = []
-    for template, group in groups.items():
+    for group in groups.values():
         for seed in seeds:
-            config = stack.stacked(dataclasses.replace(template, seed=seed), [(lmbda, seed) for _, lmbda in group])
+            config = stack.stacked(dataclasses.replace(group[0][1], seed=seed), [(lone.lmbda, seed) for _, lone in group])
             members = [(slope, seed) for slope, _ in group]
             start = start_stack(source, curve, members, steps, runs)
             if start:
