@@ -120,6 +120,26 @@ def test_encoder_gradient_reports_the_training_gradient_without_changing_the_mod
     assert all(torch.equal(before[k], v) for k, v in exported.model.state_dict().items())
 
 
+def test_uq_aun_s_sampled_encoder_gradient_follows_the_paper_s_eq_5(tmp_path):
+    """Under additive uniform noise the expected encoder gradient of a 1-D codec is l(y + 1/2) - l(y - 1/2)
+    (paper 004, Eq. 5): the gradient training sends, averaged in bins of y, must match it."""
+    import numpy as np
+
+    from codec.model_file import load_exported
+    from codec.toy import study
+    from codec.toy.figures import _binned_mean, analytical_encoder_gradient, encoder_gradient
+
+    exported = load_exported(study.train_point("gaussian", study.ToyCurve("uq-aun"), 10.0, 60, tmp_path))
+    x = torch.randn(200_000, 1, 1, 1, generator=torch.Generator().manual_seed(0))
+    y, sampled = encoder_gradient(exported, x)
+    y_analytical, analytical = analytical_encoder_gradient(exported, x)
+    assert torch.allclose(y, y_analytical, atol=1e-5)
+    edges = np.quantile(y.numpy(), np.linspace(0.02, 0.98, 13))
+    (_, sampled), (_, analytical) = _binned_mean(y, sampled, edges), _binned_mean(y, analytical, edges)
+    assert np.ptp(analytical) > 0.3  # a gradient that varies along y, not a flat zero
+    assert np.abs(sampled - analytical).max() < 0.05 * np.ptp(analytical)
+
+
 def test_psnr_differences_interpolate_the_anchor_at_equal_rate(tmp_path):
     from codec.toy.study import write_curve
     from codec.toy.targets import psnr_differences

@@ -158,3 +158,19 @@ def test_a_stack_stopped_on_one_machine_finishes_on_another_from_its_milestone(t
     assert (Path(elsewhere.out) / EXPORTED).exists()
     steps = [json.loads(line)["step"] for line in (Path(elsewhere.out) / "log.jsonl").read_text().splitlines()]
     assert steps[0] < 25 < steps[-1] == 40  # the log carried over, and training went on from step 25
+
+
+def test_a_figure_s_point_is_exported_from_the_study_s_stack_not_trained_again(tmp_path):
+    """A fresh clone holds a finished stack's checkpoint only (results/toy/carried): the member a figure
+    shows must come from it, not from a new stack of one that trains the whole recipe again."""
+    from codec.training.run_folder import EXPORTED
+
+    curve, steps = study.ToyCurve("uq-aun"), 20
+    (config, _), = study.curve_stacks("gaussian", curve, curve.slopes("gaussian"), steps, tmp_path, (0,))
+    study.train_points("gaussian", curve, curve.slopes("gaussian"), steps, tmp_path, (0,))
+    member = study.member_file(tmp_path, "gaussian", curve, 3.5, 0, steps)
+    for path in (member, Path(config.out) / EXPORTED):
+        path.unlink()
+    folders = sorted(tmp_path.iterdir())
+    assert study.train_point("gaussian", curve, 3.5, steps, tmp_path) == member and member.exists()
+    assert sorted(tmp_path.iterdir()) == folders

@@ -16,6 +16,7 @@ from codec.toy.evaluate import code_and_reconstruct
 from codec.data.sources import SOURCES
 from codec.training.config import TrainConfig
 from codec.training.methods import method
+from entropy import bottleneck
 
 GAUSSIAN_FIGURE_SLOPE = 3.5
 BOOMERANG_FIGURE_SLOPE = 16.0
@@ -88,9 +89,34 @@ def encoder_gradient(exported: ExportedModel, x: torch.Tensor) -> tuple[torch.Te
     return y.flatten(), captured[-1].flatten() * len(x)
 
 
+@torch.no_grad()
+def analytical_encoder_gradient(exported: ExportedModel, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(y, l(y + 1/2) - l(y - 1/2) per sample) of a 1-D uq-aun model: paper 004's Eq. 5, the expected
+    encoder gradient under additive uniform noise, with l(t) = -log2 p(t) + lambda 255^2 (x - g_s(t))^2
+    the per-sample loss of the noisy latent t (p: the entropy model's likelihood of t's unit interval)."""
+    model = exported.model.float()
+    lmbda = exported.record["training"]["lmbda"]
+    y = model.analysis(x)
+
+    def loss(t: torch.Tensor) -> torch.Tensor:
+        probability = model.entropy_bottleneck.likelihood_lower_bound(bottleneck.likelihoods(model.entropy_bottleneck, t.reshape(1, -1)))
+        return -torch.log2(probability).flatten() + lmbda * 255.0**2 * ((x - model.synthesis(t)) ** 2).flatten()
+
+    return y.flatten(), loss(y + 0.5) - loss(y - 0.5)
+
+
+def _binned_mean(y: torch.Tensor, values: torch.Tensor, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(bin centres, mean of `values` per bin of y) over the bins of `edges` that hold samples."""
+    which = np.clip(np.digitize(y.numpy(), edges) - 1, 0, len(edges) - 2)
+    sums = np.bincount(which, weights=values.numpy(), minlength=len(edges) - 1)
+    counts = np.bincount(which, minlength=len(edges) - 1)
+    middle = (edges[1:] + edges[:-1]) / 2
+    return middle[counts > 0], sums[counts > 0] / counts[counts > 0]
+
+
 def plot_gaussian_mappings(folder: Path, runs: Path, steps: int = study.STEPS, slope: float = GAUSSIAN_FIGURE_SLOPE) -> Path:
     """Per method: x -> x_hat with the quantization boundaries (blue) and centres (orange), and the
-    encoder gradient averaged in bins of y (paper Figs. 2, 3, 4, 6)."""
+    encoder gradient averaged in bins of y (paper Figs. 2, 3, 4, 6), for uq-aun with Eq. 5 over it."""
     plt = _pyplot()
     curves = {c.name: c for c in study.STUDY["gaussian"]}
     figure, axes = plt.subplots(2, len(MAPPING_METHODS), figsize=(4 * len(MAPPING_METHODS), 7), dpi=110)
@@ -111,12 +137,12 @@ def plot_gaussian_mappings(folder: Path, runs: Path, steps: int = study.STEPS, s
         top.set_xlabel("x")
         y, gradient = encoder_gradient(exported, samples)
         edges = np.linspace(float(y.min()), float(y.max()), 121)
-        which = np.clip(np.digitize(y.numpy(), edges) - 1, 0, len(edges) - 2)
-        sums = np.bincount(which, weights=gradient.numpy(), minlength=len(edges) - 1)
-        counts = np.bincount(which, minlength=len(edges) - 1)
         bottom = axes[1, column]
-        middle = (edges[1:] + edges[:-1]) / 2
-        bottom.plot(middle[counts > 0], sums[counts > 0] / counts[counts > 0], color="black", linewidth=1)
+        bottom.plot(*_binned_mean(y, gradient, edges), color="black", linewidth=1, label="sampled")
+        if name == "uq-aun":
+            bottom.plot(*_binned_mean(*analytical_encoder_gradient(exported, samples), edges), color="tab:red",
+                        linestyle="--", linewidth=1, label="analytical (Eq. 5)")
+            bottom.legend(fontsize=7)
         for index in changes:
             bottom.axvline((latents[index] + latents[index + 1]) / 2, color="tab:blue", linewidth=0.6)
         bottom.set_title(f"{name}: mean encoder gradient")

@@ -233,9 +233,13 @@ def train_points(
 
 
 def train_point(source: str, curve: ToyCurve, slope: float, steps: int, runs: Path, seed: int = 0) -> Path:
-    """The model file of one (slope, seed): the study's own where it has trained it, else a stack of one."""
+    """The model file of one (slope, seed): exported from the study's stack that trains it (finished,
+    resumed or trained), or from a stack of one at a slope the study does not train."""
     path = member_file(runs, source, curve, slope, seed, steps)
-    return path if path.exists() else train_points(source, curve, [slope], steps, runs, (seed,))[slope, seed]
+    if path.exists():
+        return path
+    slopes = curve.slopes(source) if slope in curve.slopes(source) else [slope]
+    return train_points(source, curve, slopes, steps, runs, (seed,))[slope, seed]
 
 
 def point_key(source: str, curve: ToyCurve, slope: float, seed: int, steps: int) -> str:
