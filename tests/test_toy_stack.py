@@ -174,3 +174,22 @@ def test_a_figure_s_point_is_exported_from_the_study_s_stack_not_trained_again(t
     folders = sorted(tmp_path.iterdir())
     assert study.train_point("gaussian", curve, 3.5, steps, tmp_path) == member and member.exists()
     assert sorted(tmp_path.iterdir()) == folders
+
+
+def test_the_committed_curves_are_found_under_the_recipe_digests_the_code_gives_today():
+    """Measured points are filed under a digest of their whole recipe (study.point_key): a change that
+    moves the digests of unchanged recipes (say, a new TrainConfig field) would silently re-train
+    every finished curve of results/toy, hours of CPU. Each finished curve's points must still be found."""
+    folder = Path(__file__).resolve().parents[1] / "results" / "toy"
+    measured = json.loads((folder / "points.json").read_text())
+    finished = 0
+    for source, curves in study.STUDY.items():
+        for curve in curves:
+            path = folder / f"{source}_{curve.name}.json"
+            if not path.exists() or json.loads(path.read_text()).get("steps") != study.STEPS:
+                continue
+            finished += 1
+            for slope in curve.slopes(source):
+                for seed in curve.seeds:
+                    assert study.point_key(source, curve, slope, seed, study.STEPS) in measured, (source, curve.name, slope, seed)
+    assert finished >= 3
