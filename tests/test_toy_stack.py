@@ -15,7 +15,7 @@ from codec.toy import study
 from codec.toy.stack import export_members, slopes, split, stacked
 from codec.training.config import TrainConfig
 from codec.training.loop import member_scales, model_config
-from codec.training.losses import rd_loss
+from codec.training.methods import method
 
 SLOPES, SEEDS = (2.0, 9.0), (0, 1)
 
@@ -26,32 +26,44 @@ def stack_config(tmp_path, method="uq-aun", dim=1, steps=4) -> TrainConfig:
     return stacked(config, [(slope * 8 / 255.0**2, seed) for slope in SLOPES for seed in SEEDS])
 
 
-@pytest.mark.parametrize("method, dim", [("uq-ste", 1), ("vq-ste", 2)])
-def test_each_member_gets_the_gradient_its_lone_codec_gets_from_its_own_loss(tmp_path, method, dim):
-    """The stack's loss is the sum of its members' losses, each at its own lambda on its own data:
-    so Adam, which works element by element, moves each member as it would move a lone codec."""
-    config = stack_config(tmp_path, method, dim)
+def _gradients_of_one_step(model, x: torch.Tensor, config: TrainConfig) -> None:
+    """The method's own training step on `x` with every learning rate 0: the gradients stay, nothing moves."""
+    methods = method(config.method)
+    optimizers = methods.optimizers(model, config)
+    for optimizer in optimizers.values():
+        for group in optimizer.param_groups:
+            group["lr"] = 0.0
+    methods.step(model.train(), x, optimizers, config)
+
+
+@pytest.mark.parametrize("method_name, dim", [("uq-ste", 1), ("vq-ste", 2)])
+def test_each_member_gets_the_gradient_its_lone_codec_gets_from_its_own_loss(tmp_path, method_name, dim):
+    """The stack's loss is the sum of its members' losses, each at its own lambda on its own data, with
+    its own search weight and VQ distance loss: so Adam, which works element by element, moves each
+    member as it would move a lone codec."""
+    config = stack_config(tmp_path, method_name, dim)
     torch.manual_seed(0)
     model = build_model(model_config(config))
     scales = member_scales(config)
     for transform in (model.g_a, model.g_s):
         transform.scale.copy_(torch.tensor(scales).repeat_interleave(8))
-    if method == "vq-ste":
+    if method_name == "vq-ste":
         with torch.no_grad():
             model.entropy.logits.normal_(0.0, 3.0)  # so that its search weighs bits, each member by its own slope
     lone = split(model)
     data = [torch.randn(32, 8, 1, 1) for _ in lone]
-    forward = (lambda m, x: m(x, "ste")) if method == "uq-ste" else (lambda m, x: m(x))
-    batch = torch.cat([x * s for x, s in zip(data, scales)], 1)
-    out = forward(model.train(), batch)
-    rd_loss(out.bits, batch, out.x_hat, config.lmbda)[0].backward()
+    _gradients_of_one_step(model, torch.cat([x * s for x, s in zip(data, scales)], 1), config)
     for index, (member, x, lmbda) in enumerate(zip(lone, data, config.stack_lmbdas)):
-        member.train()
-        own = forward(member, x)
-        rd_loss(own.bits, own.x_hat, x, lmbda)[0].backward()
+        alone = dataclasses.replace(config, lmbda=lmbda, stack_lmbdas=(), stack_seeds=(), rate_weight=member.config.rate_weight)
+        _gradients_of_one_step(member, x, alone)
         assert torch.allclose(member.g_a.inp.weight.grad, model.g_a.stacked[0].grad[index], rtol=1e-4, atol=1e-6)
         assert torch.allclose(member.g_s.out.bias.grad, model.g_s.stacked[-1].grad[index], rtol=1e-4, atol=1e-6)
         assert member.g_s.out.bias.grad.abs().max() > 1e-3
+        if method_name == "vq-ste":  # each member searches with its own slope's weight 1/s, as a lone codec would
+            assert member.config.rate_weight == pytest.approx(8 / (255.0**2 * lmbda))
+            groups = 8 // dim
+            codebooks = model.quantizer.codebooks.grad[index * groups : (index + 1) * groups]
+            assert torch.allclose(member.quantizer.codebooks.grad, codebooks, rtol=1e-4, atol=1e-7)
 
 
 def test_a_stacked_run_monitors_each_member_and_exports_them_as_lone_models(tmp_path):

@@ -174,10 +174,16 @@ def _training_indices(model: VQCodec, vectors: torch.Tensor, config: TrainConfig
     return model.quantizer.nearest(vectors, model.search_penalty())
 
 
+def _per_member(mean_over_vectors: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """A loss averaged over latent vectors (or groups), as each member of a stack (codec/toy/stack.py)
+    would weigh it alone: the stack sums its members' rate-distortion losses, so it sums these too."""
+    return mean_over_vectors * config.members
+
+
 def _with_wasserstein(loss: torch.Tensor, model: VQCodec, vectors: torch.Tensor, config: TrainConfig) -> torch.Tensor:
     if not config.wasserstein:
         return loss
-    return loss + config.wasserstein_weight * wasserstein_loss(vectors, model.quantizer.codebooks)
+    return loss + config.wasserstein_weight * _per_member(wasserstein_loss(vectors, model.quantizer.codebooks), config)
 
 
 @register
@@ -190,7 +196,7 @@ class VqSte(Method):
         """The model's straight-through pass (VQCodec.forward), plus the VQ distance loss."""
         out = model(x, assign=lambda vectors: _training_indices(model, vectors, config))
         loss, bpp, mse = rd_loss(out.bits, x, out.x_hat, config.lmbda)
-        loss = _with_wasserstein(loss + config.vq_beta * vq_distance_loss(out.vectors, out.codewords), model, out.vectors, config)
+        loss = _with_wasserstein(loss + config.vq_beta * _per_member(vq_distance_loss(out.vectors, out.codewords), config), model, out.vectors, config)
         _update(optimizers["main"], loss, config.clip_grad_norm)
         return _result(loss, bpp, mse, out.indices)
 
@@ -303,7 +309,7 @@ class NoAlternation(Method):
         vectors = quantizer.to_vectors(y)
         noisy, rate = _sphere_approximation(model, vectors, config)
         indices = _training_indices(model, vectors.detach(), config)
-        codebook_loss = ((vectors.detach() - quantizer.lookup(indices)) ** 2).sum(-1).mean()
+        codebook_loss = _per_member(((vectors.detach() - quantizer.lookup(indices)) ** 2).sum(-1).mean(), config)
         x_tilde = model.synthesis(quantizer.from_vectors(noisy, y.shape))
         encoder_loss, _, mse = rd_loss(rate, x, x_tilde, config.lmbda)
         logits_loss, bpp, _ = rd_loss(model.entropy.bits(indices), x, x_tilde.detach(), 0.0)
