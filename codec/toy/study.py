@@ -108,7 +108,7 @@ def _ours_pair(dim: int) -> list[ToyCurve]:
 
 def _vq_ste(dim: int) -> ToyCurve:
     """vq-ste from random transforms, as NVTC trains it: fine-tuned from uq-aun at the shared slopes its
-    encoder, which no rate gradient reaches, spread the latents to 3.9-5.9 bpd at every slope within
+    encoder, which no rate gradient reaches, spread the latents to 3.0-5.7 bpd (uq-aun: 0.9-4.3) within
     2,000 steps (Boomerang d=1; results/toy/probes.json, ft_boomerang_vqste1d_shared_2000)."""
     return ToyCurve("vq-ste", dim, slope_scale=1 / 8, seeds=_seeds(dim))
 
