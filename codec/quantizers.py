@@ -102,13 +102,16 @@ def gumbel_assignment(vectors: torch.Tensor, codebooks: torch.Tensor, temperatur
 
 
 def sinkhorn_scaling(
-    vectors: torch.Tensor, codebooks: torch.Tensor, epsilon: float = 10.0, iterations: int = 5
+    vectors: torch.Tensor, codebooks: torch.Tensor, epsilon: float = 10.0, iterations: int = 5,
+    marginal: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """OptVQ's transport plan between vectors (G, P, d) and codewords (G, K, d), as its scaling factors.
 
     Distances are standardized per group, shifted to start at 0, and turned into the kernel
     exp(-epsilon * D); alternating normalizations then give every vector mass 1/P and every codeword
-    mass 1/K, so the plan spreads vectors over all codewords. The plan is row * kernel * column,
+    mass 1/K, so the plan spreads vectors over all codewords; or, given `marginal` (G, K) summing to
+    1 per group (an entropy model's probabilities), codeword k mass marginal[k], so the plan follows
+    the use the entropy model codes for instead of fighting it. The plan is row * kernel * column,
     returned as (kernel (G, P, K), row (G, P, 1), column (G, 1, K)): scaling the kernel by two vectors
     costs one matrix-vector product per normalization where the log domain costs several passes over
     the whole plan. float64 keeps far codewords representable (float32's exp underflows at -87,
@@ -119,26 +122,31 @@ def sinkhorn_scaling(
     nearest = distances.amin(dim=(1, 2), keepdim=True)
     kernel = distances.double().sub_(nearest).mul_(-epsilon / std).exp_().clamp_min_(torch.finfo(torch.float64).tiny)
     groups, positions, codewords = kernel.shape
-    column = torch.ones(groups, 1, codewords, dtype=torch.float64)
+    uniform = torch.full((groups, 1, codewords), 1.0 / codewords, dtype=torch.float64, device=kernel.device)
+    mass = uniform if marginal is None else marginal.double().reshape(groups, 1, codewords)
+    column = torch.ones(groups, 1, codewords, dtype=torch.float64, device=kernel.device)
     for _ in range(iterations):
         row = 1.0 / (positions * torch.bmm(kernel, column.transpose(1, 2)))
-        column = 1.0 / (codewords * torch.bmm(row.transpose(1, 2), kernel))
+        column = mass / torch.bmm(row.transpose(1, 2), kernel)
     return kernel, row, column
 
 
-def sinkhorn_plan(vectors: torch.Tensor, codebooks: torch.Tensor, epsilon: float = 10.0, iterations: int = 5) -> torch.Tensor:
+def sinkhorn_plan(
+    vectors: torch.Tensor, codebooks: torch.Tensor, epsilon: float = 10.0, iterations: int = 5, marginal: torch.Tensor | None = None
+) -> torch.Tensor:
     """The Sinkhorn transport plan itself, (G, P, K) in float64 (see sinkhorn_scaling)."""
-    kernel, row, column = sinkhorn_scaling(vectors, codebooks, epsilon, iterations)
+    kernel, row, column = sinkhorn_scaling(vectors, codebooks, epsilon, iterations, marginal)
     return row * kernel * column
 
 
 @torch.no_grad()
-def sinkhorn_assign(vectors: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
-    """Training-time indices (G, P): the codeword each vector sends most mass to in the Sinkhorn plan.
+def sinkhorn_assign(vectors: torch.Tensor, codebooks: torch.Tensor, marginal: torch.Tensor | None = None) -> torch.Tensor:
+    """Training-time indices (G, P): the codeword each vector sends most mass to in the Sinkhorn plan
+    (codeword masses `marginal`, uniform if None; see sinkhorn_scaling).
 
     A row's own factor does not change its argmax, so only the kernel and the column factors are used.
     """
-    kernel, _, column = sinkhorn_scaling(vectors, codebooks)
+    kernel, _, column = sinkhorn_scaling(vectors, codebooks, marginal=marginal)
     return kernel.mul_(column).argmax(dim=-1)
 
 

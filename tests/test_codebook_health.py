@@ -33,6 +33,19 @@ def test_sinkhorn_plan_is_doubly_normalized():
     assert torch.allclose(converged.sum(dim=2), torch.full((1, 400), 1 / 400, dtype=torch.float64), rtol=1e-4)
 
 
+def test_a_sinkhorn_plan_with_the_entropy_model_s_marginal_gives_each_codeword_its_probability():
+    """With codeword masses p the plan sends each codeword p_k of the vectors, not 1/K: it follows the
+    use the rate term pays for. Uniform masses are OptVQ's plan."""
+    vectors, codebooks = mismatched_case()
+    probabilities = torch.softmax(torch.randn(1, 16, generator=torch.Generator().manual_seed(3)) * 2, dim=-1)
+    plan = sinkhorn_plan(vectors, codebooks, iterations=100, marginal=probabilities)
+    assert torch.allclose(plan.sum(dim=1), probabilities.double(), rtol=1e-9)
+    assert torch.allclose(plan.sum(dim=2), torch.full((1, 400), 1 / 400, dtype=torch.float64), rtol=1e-4)
+    assert torch.allclose(sinkhorn_plan(vectors, codebooks, marginal=torch.full((1, 16), 1 / 16)), sinkhorn_plan(vectors, codebooks))
+    share = torch.bincount(sinkhorn_assign(vectors, codebooks, probabilities)[0], minlength=16) / 400
+    assert torch.corrcoef(torch.stack([share, probabilities[0]]))[0, 1] > 0.8
+
+
 def log_domain_plan(vectors, codebooks, epsilon=10.0, iterations=5):
     """OptVQ's normalizations written directly in the log domain, as the reference."""
     distances = torch.cdist(vectors.double(), codebooks.double())
@@ -97,7 +110,7 @@ def test_wasserstein_loss_pulls_codewords_towards_the_latents():
     vectors, codebooks = mismatched_case()
     codebooks = codebooks.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([codebooks], lr=0.05)
-    start = float(wasserstein_loss(vectors, codebooks))
+    start = float(wasserstein_loss(vectors, codebooks).detach())
     for _ in range(200):
         optimizer.zero_grad()
         wasserstein_loss(vectors, codebooks).backward()

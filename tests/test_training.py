@@ -31,6 +31,7 @@ CASES = [
     ("ours", {}),
     ("ours", {"rate_gradient": "sphere"}),
     ("ours", {"sinkhorn": True, "wasserstein": True}),
+    ("ours", {"sinkhorn": True, "sinkhorn_marginal": "entropy"}),
     ("soft-to-hard", {}),
     ("gumbel", {}),
     ("no-alternation", {}),

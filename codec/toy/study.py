@@ -139,10 +139,16 @@ def write_curve(folder: Path, source: str, name: str, description: str, points: 
     return path
 
 
+LATER_TRAIN_FIELDS = {"sinkhorn_marginal": "uniform"}
+"""TrainConfig fields added after the study filed its points, with their defaults: a field at its
+default is left out of the digest, so adding an option re-trains nothing already measured."""
+
+
 def recipe_digest(config: TrainConfig) -> str:
     """A short digest of everything a run's config sets but its folder: runs and measured points are
     filed under it, so a changed recipe never reuses what an earlier one trained."""
     fields = dataclasses.asdict(dataclasses.replace(config, out=""))
+    fields = {k: v for k, v in fields.items() if LATER_TRAIN_FIELDS.get(k, object()) != v}
     return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
 
 

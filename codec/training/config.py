@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from codec.training.precision import PRECISIONS
 
 RATE_GRADIENTS = ("mixture", "sphere")
-CHOICES = {"codebook_init": ("samples", "lattice", "best-lattice", "kmeans++"), "rate_gradient": RATE_GRADIENTS, "precision": PRECISIONS}
+CHOICES = {
+    "codebook_init": ("samples", "lattice", "best-lattice", "kmeans++"), "rate_gradient": RATE_GRADIENTS, "precision": PRECISIONS,
+    "sinkhorn_marginal": ("uniform", "entropy"),
+}
 """The allowed values of the TrainConfig fields that take one of a few."""
 
 
@@ -77,6 +80,9 @@ class TrainConfig:
     at y + r u can push latents further out: a runaway seen at high slopes (results/toy/traces)."""
     sinkhorn: bool = False
     """Choose training-time indices by OptVQ's Sinkhorn plan (inference always uses the encoder's search)."""
+    sinkhorn_marginal: str = "uniform"
+    """The Sinkhorn plan's codeword masses: 'uniform' (OptVQ: every codeword used equally) or 'entropy'
+    (the entropy model's probabilities, so the plan follows the use the rate term asks for)."""
     wasserstein: bool = False
     """Add paper 002's Gaussian Wasserstein loss between each group's latents and codewords."""
     wasserstein_weight: float = 0.3

@@ -170,7 +170,8 @@ class UqSte(UniformQuantization):
 def _training_indices(model: VQCodec, vectors: torch.Tensor, config: TrainConfig) -> torch.Tensor:
     """The index choice used for training updates: Sinkhorn's plan if asked, else the encoder's own search."""
     if config.sinkhorn:
-        return sinkhorn_assign(vectors, model.quantizer.codebooks.detach())
+        marginal = torch.exp2(model.entropy.log2_probs()).detach() if config.sinkhorn_marginal == "entropy" else None
+        return sinkhorn_assign(vectors, model.quantizer.codebooks.detach(), marginal)
     return model.quantizer.nearest(vectors, model.search_penalty())
 
 
