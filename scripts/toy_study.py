@@ -207,11 +207,7 @@ def main() -> None:
     write_curves(args.sources, args.curves, args.out, args.runs, args.steps, measured_points(args.out))
     for path in [*draw_convergence(args.out, args.steps), *figures.draw_all(args.out, args.runs, args.steps)]:
         print(f"wrote {path}")
-    table = args.out / "targets.md"
-    table.write_text("# Toy-study targets\n\nPSNR differences at equal rate (test minus anchor, anchor interpolated "
-                     "linearly in bpd), from the JSON files beside this one.\n\n" + targets.target_table(args.out, args.steps)
-                     + "\n## Monotone curves\n\nNo point may spend more bits for fewer dB than a cheaper point of its curve.\n\n"
-                     + targets.monotone_table(args.out))
+    table = targets.write_targets(args.out, args.steps)
     print(f"wrote {table}")
 
 

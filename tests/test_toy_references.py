@@ -211,6 +211,20 @@ def test_a_target_counts_only_curves_trained_for_the_study_s_steps_and_inside_it
     assert "| laplace | ours-4d | uq-aun | min dB | not run at 20000 steps (only 1500 steps) | 0 |" in target_table(tmp_path, 20_000)
 
 
+def test_targets_md_is_generated_again_and_keeps_its_hand_written_findings(tmp_path):
+    from codec.toy.study import write_curve
+    from codec.toy.targets import FINDINGS, write_targets
+
+    write_curve(tmp_path, "laplace", "uq-aun", "", [{"bpd": 0.0, "psnr": 0.0}, {"bpd": 5.0, "psnr": 25.0}], seeds=[0], steps=20_000)
+    path = write_targets(tmp_path, 20_000)
+    assert "| laplace | ours-4d | uq-aun | min dB | not run |" in path.read_text() and FINDINGS not in path.read_text()
+    path.write_text(path.read_text() + f"\n{FINDINGS}\n\nThe 4-D curve is capped by its codebook's support.\n")
+    write_curve(tmp_path, "laplace", "ours-4d", "", [{"bpd": 2.0, "psnr": 10.5}, {"bpd": 3.0, "psnr": 15.3}], seeds=[0], steps=20_000)
+    text = write_targets(tmp_path, 20_000).read_text()
+    assert "| laplace | ours-4d | uq-aun | min dB | +0.300 | 2 |" in text
+    assert text.endswith(f"{FINDINGS}\n\nThe 4-D curve is capped by its codebook's support.\n") and text.count(FINDINGS) == 1
+
+
 def test_a_lattice_start_for_ecvq_takes_the_high_rate_cell_and_lloyd_only_improves_it():
     from codec.data.sources import SOURCES
     from codec.toy.ecvq import lattice_quantizer

@@ -132,3 +132,23 @@ def target_table(folder: Path, steps: int) -> str:
         met = "-" if target.check is None else ("yes" if target.check(differences) else "no")
         lines.append(f"{row} {value:+.3f} | {len(differences)} | {target.goal} | {met} |")
     return "\n".join(lines) + "\n"
+
+
+FINDINGS = "## Findings"
+"""The heading of targets.md's hand-written part: what the measured gaps are and why, kept when the
+tables above it are generated again."""
+
+
+def write_targets(folder: Path, steps: int) -> Path:
+    """`folder`/targets.md: the target and monotonicity tables from the curves in `folder`, followed by
+    the file's own FINDINGS section as it was (written by hand from RECIPE.md's evidence)."""
+    path = Path(folder) / "targets.md"
+    previous = path.read_text() if path.exists() else ""
+    findings = previous[previous.index(FINDINGS):] if FINDINGS in previous else ""
+    path.write_text(
+        "# Toy-study targets\n\nPSNR differences at equal rate (test minus anchor, anchor interpolated "
+        "linearly in bpd), from the JSON files beside this one.\n\n" + target_table(folder, steps)
+        + "\n## Monotone curves\n\nNo point may spend more bits for fewer dB than a cheaper point of its curve.\n\n"
+        + monotone_table(folder) + ("\n" + findings if findings else "")
+    )
+    return path
