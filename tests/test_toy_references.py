@@ -140,6 +140,27 @@ def test_uq_aun_s_sampled_encoder_gradient_follows_the_paper_s_eq_5(tmp_path):
     assert np.abs(sampled - analytical).max() < 0.05 * np.ptp(analytical)
 
 
+def test_the_assignment_check_compares_both_sinkhorn_plans_with_the_nearest_codeword(tmp_path, monkeypatch):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from codec.toy import study
+
+    monkeypatch.setitem(study.CODEBOOK_SIZES, 2, 64)
+    model = study.train_point("boomerang", study.ToyCurve("ours", 2), 16.0, 20, tmp_path)
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "scripts" / "toy_assignments.py"), str(model), "--samples", "256"],
+                         capture_output=True, text=True, check=True, cwd=root).stdout
+    record = json.loads(out)
+    assert record["nearest_not_nearest"] == 0.0
+    for plan in ("sinkhorn_uniform", "sinkhorn_entropy"):
+        assert 0.0 <= record[f"{plan}_not_nearest"] <= 1.0
+        assert record[f"{plan}_mse"] >= record["nearest_mse"]
+    assert record["sinkhorn_uniform_not_nearest"] > 0  # 64 codewords, 256 vectors: the uniform plan spreads them
+
+
 def test_psnr_differences_interpolate_the_anchor_at_equal_rate(tmp_path):
     from codec.toy.study import write_curve
     from codec.toy.targets import psnr_differences
