@@ -115,7 +115,7 @@ def test_wasserstein_loss_pulls_codewords_towards_the_latents():
         optimizer.zero_grad()
         wasserstein_loss(vectors, codebooks).backward()
         optimizer.step()
-    assert float(wasserstein_loss(vectors, codebooks)) < 0.1 * start
+    assert float(wasserstein_loss(vectors, codebooks).detach()) < 0.1 * start
 
 
 def test_dead_codewords_move_onto_latents():
