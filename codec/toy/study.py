@@ -77,10 +77,7 @@ class ToyCurve:
         10x for the last 10%), no gradient clipping, codebooks started on the densest lattice of
         their dimension (Z, A2, D4; results/toy/RECIPE.md, "Codebook starts"), fp32 on every
         machine (the study's curves compare like with like); the uq
-        codecs' quantiles learn at 0.05, so their coded support can follow the latents within the run;
-        uq-ste's at 1e-3, because its medians are its rounding offsets: moved at 0.05 they shook the
-        Gaussian's slope-18 model off uq-aun's curve (3.307 bpd / 15.70 dB, held-out loss rising 0.62
-        bits), at 1e-3 it settles on it (2.571 / 13.95; probes.json, gaussian_uqste_aux0.001_20000).
+        codecs' quantiles learn at 0.05, so their coded support can follow the latents within the run.
         The alternating methods' encoder learns at 0.1x the decoder's rate, as on images: at 1x the
         held-out PSNR of ours at the top slopes fell by 17-43 dB on its way in every run measured
         (Boomerang d=1 and d=2, Laplace d=1 and d=4), at 0.3x by up to 22 dB in some, at 0.1x by
@@ -93,7 +90,7 @@ class ToyCurve:
         return TrainConfig(
             method=self.method, source=source, out=str(out), N=64, M=dim, dim=self.dim,
             codebook_size=CODEBOOK_SIZES[self.dim], batch=1024, steps=self.training_steps(steps),
-            lr=1e-3, lmbda=slope * dim / 255.0**2, clip_grad_norm=0.0, aux_lr=1e-3 if self.method == "uq-ste" else 0.05,
+            lr=1e-3, lmbda=slope * dim / 255.0**2, clip_grad_norm=0.0, aux_lr=0.05,
             codebook_init="best-lattice" if vq else "lattice",  # uq has no codebook: its runs are filed under "lattice"
             rate_gradient=self.rate_gradient, rate_weight=1.0 / slope if self.method == "vq-ste" else 0.0,
             checkpoint_seconds=60, log_every=100, precision="fp32",
