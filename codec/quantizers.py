@@ -122,8 +122,7 @@ def sinkhorn_scaling(
     nearest = distances.amin(dim=(1, 2), keepdim=True)
     kernel = distances.double().sub_(nearest).mul_(-epsilon / std).exp_().clamp_min_(torch.finfo(torch.float64).tiny)
     groups, positions, codewords = kernel.shape
-    uniform = torch.full((groups, 1, codewords), 1.0 / codewords, dtype=torch.float64, device=kernel.device)
-    mass = uniform if marginal is None else marginal.double().reshape(groups, 1, codewords)
+    mass = 1.0 / codewords if marginal is None else marginal.double().reshape(groups, 1, codewords)
     column = torch.ones(groups, 1, codewords, dtype=torch.float64, device=kernel.device)
     for _ in range(iterations):
         row = 1.0 / (positions * torch.bmm(kernel, column.transpose(1, 2)))

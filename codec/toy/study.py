@@ -178,8 +178,9 @@ def curve_stacks(
     """The stacked runs (codec/toy/stack.py) that train every (slope, seed) model of a curve, each with
     its members' (slope, seed): one stack per seed, or per slope and seed where the slope changes more
     than the trade-off (a search weight that is not inverse to lambda, see stack.stacked). A stack per
-    seed keeps each run short enough to finish within a working session on one core. `seeds` are the curve's own (ToyCurve.seeds) unless given;
-    `changes` are TrainConfig fields that differ from the study's recipe (a probe's)."""
+    seed keeps each run short enough to finish within a working session on one core. `seeds` are the
+    curve's own (ToyCurve.seeds) unless given; `changes` are TrainConfig fields that differ from the
+    study's recipe (a probe's)."""
     seeds = seeds or curve.seeds
     groups: dict[TrainConfig, list[tuple[float, TrainConfig]]] = {}
     for slope in slopes:
