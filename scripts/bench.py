@@ -220,7 +220,46 @@ def bench_search(images: Path, model_name: str) -> dict:
         penalty = -0.05 * torch.log_softmax(torch.randn(48, size, generator=generator) * 2, dim=-1) / np.log(2)
         rows.append(search_row("192-channel latent of 768x512, d=4", latent, words, None, with_cdist=True))
         rows.append(search_row("192-channel latent of 768x512, d=4", latent, words, penalty))
-    return {"search": rows}
+    return {"search": rows, "search_tiers": tier_rows(generator)}
+
+
+def tier_rows(generator: torch.Generator) -> list[dict]:
+    """Entropy-constrained search with a floor tier (search.FLOOR_SHARE) against one tree per group, on
+    penalties shaped like those of the 4-D toy vq-ste stack's step (14 groups x 1,024 vectors, K =
+    32,768, codewords spread over a ball of radius ~8): a share of codewords in use at costs spread up to
+    the floor that all others share. At its lowest slope 1% are in use below a floor of 250 and the
+    latents sit within a cell of the origin; at a middle slope 10% below 70, latents of norm ~5.
+    Each search is timed on its second call, with its trees built by the first."""
+    rows = []
+    for case, in_use, floor, spread in (("lowest slope", 0.01, 250.0, 0.3), ("middle slope", 0.1, 70.0, 3.0)):
+        codebooks = 4 * torch.randn(14, 32768, 4, generator=generator)
+        live = torch.rand(14, 32768, generator=generator) < in_use
+        penalty = torch.where(live, floor * torch.rand(14, 32768, generator=generator), torch.full((14, 32768), floor))
+        vectors = spread * torch.randn(14, 1024, 4, generator=generator)
+        rows += tier_case(case, vectors, codebooks, penalty)
+    return rows
+
+
+def tier_case(case: str, vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.Tensor) -> list[dict]:
+    brute = search.brute_force(vectors, codebooks, penalty)
+    rows = []
+    for name in ("kdtree", "TrackedSearch"):
+        row = {"case": case, "search": name}
+        for label, share in (("tiers", search.FLOOR_SHARE), ("one_tree", 2.0)):  # no floor tier holds 2K codewords
+            default, search.FLOOR_SHARE = search.FLOOR_SHARE, share
+            try:
+                search.clear_tree_cache()
+                tracked = search.TrackedSearch()
+                find = search.kdtree if name == "kdtree" else lambda *args: tracked.k_nearest(*args[:2], 1, args[2])[..., 0]
+                find(vectors, codebooks, penalty)
+                answer, row[f"{label}_seconds"] = timed(find, vectors, codebooks, penalty)
+            finally:
+                search.FLOOR_SHARE = default
+            row[f"{label}_indices_differing"] = int((answer != brute).sum())
+        row["speedup"] = round(row["one_tree_seconds"] / row["tiers_seconds"], 1)
+        rows.append(row)
+        print(row)
+    return rows
 
 
 PEAK_RSS = (

@@ -161,3 +161,26 @@ def test_training_searches_1d_codebooks_sorted(monkeypatch):
     monkeypatch.setattr(search, "brute_force", None)  # neither path may fall back to it
     monkeypatch.setattr(search, "kdtree", None)
     assert torch.equal(quantizer.train().nearest(vectors), expected)
+
+
+def trained_entropy_penalty(generator, groups, size, live_share=0.1, floor=20.0):
+    """A penalty shaped like a trained entropy model's: a few codewords in use at graded costs, the
+    rest at the model's probability floor, spread among the used ones."""
+    penalty = torch.full((groups, size), floor)
+    live = torch.rand(groups, size, generator=generator) < live_share
+    return torch.where(live, torch.rand(groups, size, generator=generator) * 5, penalty)
+
+
+@pytest.mark.parametrize("tracked", [False, True])
+def test_a_tiered_entropy_constrained_search_is_exact_where_floor_codewords_win(tracked):
+    """Tiers are skipped only where they cannot hold the answer: vectors far out, whose nearest used
+    codeword costs more than a floor codeword beside them, must still get the floor codeword."""
+    generator = torch.Generator().manual_seed(11)
+    codebooks = 4 * torch.randn(2, 4096, 4, generator=generator)
+    penalty = trained_entropy_penalty(generator, 2, 4096)
+    vectors = torch.cat([torch.randn(2, 400, 4, generator=generator) * 3, torch.randn(2, 100, 4, generator=generator) * 12], 1)
+    expected = float64_argmin(vectors, codebooks, penalty)
+    found = search.TrackedSearch().k_nearest(vectors, codebooks, 1, penalty)[..., 0] if tracked else search.kdtree(vectors, codebooks, penalty)
+    assert len(search._tiers(search._lifted_codewords(codebooks, penalty)[0], lifted=True)) == 2
+    assert (penalty.gather(1, expected) == 20.0).any()  # some answers lie in the last tier
+    assert torch.equal(found, expected)
