@@ -224,7 +224,7 @@ def bench_search(images: Path, model_name: str) -> dict:
 
 
 def tier_rows(generator: torch.Generator) -> list[dict]:
-    """Entropy-constrained search with a floor tier (search.FLOOR_SHARE) against one tree per group, on
+    """Entropy-constrained search in tiers (search._tiers) against one tree per group, on
     penalties shaped like those of the 4-D toy vq-ste stack's step (14 groups x 1,024 vectors, K =
     32,768, codewords spread over a ball of radius ~8): a share of codewords in use at costs spread up to
     the floor that all others share. At its lowest slope 1% are in use below a floor of 250 and the
@@ -245,8 +245,8 @@ def tier_case(case: str, vectors: torch.Tensor, codebooks: torch.Tensor, penalty
     rows = []
     for name in ("kdtree", "TrackedSearch"):
         row = {"case": case, "search": name}
-        for label, share in (("tiers", search.FLOOR_SHARE), ("one_tree", 2.0)):  # no floor tier holds 2K codewords
-            default, search.FLOOR_SHARE = search.FLOOR_SHARE, share
+        for label, tiers in (("tiers", search._tiers), ("one_tree", lambda points, lifted, smallest=1: [np.arange(len(points))])):
+            default, search._tiers = search._tiers, tiers
             try:
                 search.clear_tree_cache()
                 tracked = search.TrackedSearch()
@@ -254,7 +254,7 @@ def tier_case(case: str, vectors: torch.Tensor, codebooks: torch.Tensor, penalty
                 find(vectors, codebooks, penalty)
                 answer, row[f"{label}_seconds"] = timed(find, vectors, codebooks, penalty)
             finally:
-                search.FLOOR_SHARE = default
+                search._tiers = default
             row[f"{label}_indices_differing"] = int((answer != brute).sum())
         row["speedup"] = round(row["one_tree_seconds"] / row["tiers_seconds"], 1)
         rows.append(row)
