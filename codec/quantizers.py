@@ -46,11 +46,14 @@ class ChannelSplitVQ(nn.Module):
         With `penalty` (G, K), the search is entropy-constrained: argmin |v - c_k|^2 + penalty_k.
         The search is exact and its memory bounded whatever the image size (codec/search.py). In
         training mode the codebooks move every step, so the search tracks them (search.TrackedSearch)
-        instead of building trees per codebook content, and 1-D codebooks are searched sorted.
+        instead of building trees per codebook content, and 1-D codebooks are searched sorted (with a
+        penalty, along the lower envelope of their cost lines).
         """
         codebooks = self.codebooks.detach()
         if self.training and self.dim == 1 and penalty is None:
             return search.line_nearest(vectors, codebooks)
+        if self.training and self.dim == 1 and bool(torch.isfinite(penalty).all()):
+            return search.line_penalized_nearest(vectors, codebooks, penalty)
         if self.training and search.uses_tracked_search(vectors, codebooks, penalty):
             tracked = self._tracked["plain" if penalty is None else "penalized"]
             return tracked.k_nearest(vectors, codebooks, 1, penalty)[..., 0]

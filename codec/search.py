@@ -339,6 +339,43 @@ def line_nearest(vectors: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor
     return torch.where(take_above, index_above, index_below)
 
 
+def line_penalized_nearest(vectors: torch.Tensor, codebooks: torch.Tensor, penalty: torch.Tensor) -> torch.Tensor:
+    """`brute_force`'s indices of an entropy-constrained search of 1-D codebooks (G, K, 1) (up to
+    float32 near-ties), in O(K + P log K) per group. |v - c|^2 + p = v^2 + (c^2 + p) - 2cv: dropping v^2,
+    each codeword is a line in v, and the answers are the lines of their lower envelope, which are the
+    lower convex hull of the points (2c, c^2 + p); each holds an interval of v between breakpoints."""
+    points = codebooks[..., 0].detach().cpu().double().numpy()
+    offsets = points**2 + penalty.detach().cpu().double().numpy()
+    hulls, breaks = [], []
+    for slope, offset in zip(points, offsets):
+        hull = _lower_envelope(slope, offset)
+        hulls.append(hull)
+        breaks.append((offset[hull[1:]] - offset[hull[:-1]]) / (2 * (slope[hull[1:]] - slope[hull[:-1]])))
+    width = max(len(hull) for hull in hulls)
+    lines = torch.tensor(np.stack([np.pad(hull, (0, width - len(hull)), mode="edge") for hull in hulls]))
+    edges = torch.tensor(np.stack([np.pad(edge, (0, width - 1 - len(edge)), constant_values=np.inf) for edge in breaks]))
+    place = torch.searchsorted(edges, vectors[..., 0].detach().cpu().double().contiguous())
+    return lines.gather(1, place).to(vectors.device)
+
+
+def _lower_envelope(points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Indices of the codewords whose lines b - 2cv (c = points, b = offsets) form the lower envelope,
+    from v = -inf (smallest c) up: Andrew's monotone chain over (c, b), the lowest offset and then the
+    lowest index first among equal c."""
+    order = np.lexsort((np.arange(len(points)), offsets, points))
+    keep = order[np.r_[True, points[order][1:] != points[order][:-1]]].tolist()
+    hull: list[int] = []
+    c, b = points.tolist(), offsets.tolist()
+    for k in keep:
+        while len(hull) >= 2:
+            i, j = hull[-2], hull[-1]
+            if (c[j] - c[i]) * (b[k] - b[i]) - (b[j] - b[i]) * (c[k] - c[i]) > 0:
+                break
+            hull.pop()
+        hull.append(k)
+    return np.array(hull, dtype=np.int64)
+
+
 def line_k_nearest(vectors: torch.Tensor, codebooks: torch.Tensor, k: int) -> torch.Tensor:
     """Indices (G, P, k) of the k nearest of 1-D codebooks (G, K, 1), nearest first: they lie among the
     2k sorted values around the query's place (order among equal distances is unspecified, as for topk)."""

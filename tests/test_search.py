@@ -146,6 +146,30 @@ def test_a_sorted_line_finds_the_nearest_of_1d_codebooks_with_ties_to_the_lowest
     assert search.line_nearest(torch.tensor([[[1.9], [-3.0], [0.6]]]), duplicates).tolist() == [[0, 1, 4]]
 
 
+@pytest.mark.parametrize("penalty_scale", [0.1, 10.0, 1000.0])
+def test_the_lower_envelope_finds_the_entropy_constrained_nearest_of_1d_codebooks(penalty_scale):
+    """Light to heavy penalties (at the heaviest, a few codewords take every vector), duplicate
+    codewords with equal and unequal penalties, vectors beyond both ends."""
+    generator = torch.Generator().manual_seed(int(penalty_scale))
+    codebooks = torch.randn(3, 256, 1, generator=generator) * 3
+    codebooks[:, 200:] = codebooks[:, :56]
+    penalty = torch.rand(3, 256, generator=generator) * penalty_scale
+    penalty[:, 200:228] = penalty[:, :28]  # equal penalties too: the lower index must win
+    vectors = torch.randn(3, 4000, 1, generator=generator) * 6
+    found = search.line_penalized_nearest(vectors, codebooks, penalty)
+    assert torch.equal(found, float64_argmin(vectors, codebooks, penalty))
+    assert not ((found >= 200) & (found < 228)).any() and (found >= 228).any()
+
+
+def test_training_searches_penalized_1d_codebooks_along_the_envelope(monkeypatch):
+    quantizer = ChannelSplitVQ(channels=4, dim=1, codebook_size=64)
+    penalty = torch.rand(4, 64) * 3
+    vectors = torch.randn(4, 500, 1) * 2
+    monkeypatch.setattr(search, "brute_force", None)  # training must not reach it
+    monkeypatch.setattr(search, "kdtree", None)
+    assert torch.equal(quantizer.nearest(vectors, penalty), float64_argmin(vectors, quantizer.codebooks.detach(), penalty))
+
+
 @pytest.mark.parametrize("size", [256, 12])
 def test_a_sorted_line_finds_the_k_nearest_of_1d_codebooks(size):
     generator = torch.Generator().manual_seed(size)
