@@ -209,3 +209,17 @@ def test_a_tiered_entropy_constrained_search_is_exact_where_floor_codewords_win(
     assert len(tiers) > 2 and bool((penalty[0, tiers[-1]] == 20.0).all())  # cut by rank, the floor last
     assert (penalty.gather(1, expected) == 20.0).any()  # some answers lie in the last tier
     assert torch.equal(found, expected)
+
+
+def test_a_tracked_snapshot_is_rebuilt_after_its_share_of_queries(monkeypatch):
+    """An entropy model's lifts drift from the tiers cut at the snapshot, and no codeword need move
+    far enough to force a rebuild: the snapshot is renewed every REBUILD_EVERY queries anyway."""
+    monkeypatch.setattr(search, "REBUILD_EVERY", 5)
+    generator = torch.Generator().manual_seed(5)
+    codebooks = 4 * torch.randn(2, 2048, 4, generator=generator)
+    penalty = trained_entropy_penalty(generator, 2, 2048)
+    tracked = search.TrackedSearch()
+    for step in range(12):
+        vectors = torch.randn(2, 300, 4, generator=generator) * 3
+        assert torch.equal(tracked.k_nearest(vectors, codebooks, 1, penalty)[..., 0], float64_argmin(vectors, codebooks, penalty))
+    assert tracked.rebuilds == 3  # the first query's, and after the 5th and the 10th
