@@ -1,8 +1,9 @@
 """Run the whole toy-source study (paper 004, Sec. 3 and 5.2.1): every learned curve, ECVQ, the
 R(D) references, then the figures and the target table. Resumable: each stack's measured points go to
 results/toy/points.json as it finishes (keyed by a digest of the recipe), and only missing ones train;
-results/toy/carried keeps the checkpoints of unfinished stacks and of the stacks others start from
-(uq-aun), so a fresh clone goes on where a session stopped (`--carry` refreshes them before a commit).
+results/toy/carried keeps the checkpoints of unfinished stacks, of the stacks others start from
+(uq-aun) and of those whose models the figures draw, so a fresh clone goes on where a session
+stopped (`--carry` refreshes them before a commit).
 
     python scripts/toy_study.py                       # everything, results under results/toy/
     python scripts/toy_study.py --sources gaussian    # one source
@@ -54,14 +55,26 @@ def carried_files(out: Path, config) -> tuple[Path, Path]:
     return out / CARRIED / f"{name}.pt", out / CARRIED / f"{name}.log.jsonl"
 
 
-def study_stacks(sources: list[str], curves: list[str] | None, runs: Path, steps: int, measured: dict):
-    """(config, whether a fresh clone needs it) for every stack of the chosen curves: it does where
-    its points are not all in `measured`, or where another curve starts from it."""
+def study_stacks(sources: list[str], curves: list[str] | None, runs: Path, steps: int, measured: dict) -> list[tuple]:
+    """(config, whether a fresh clone needs it) for every stack of the chosen curves and of the
+    figures: it does where its points are not all in `measured`, where another curve starts from it,
+    or where a figure draws one of its models (figures.figure_stacks)."""
+    stacks = {}
     for source, curve in chosen_curves(sources, curves):
         is_start = any(other.start == curve.name for other in study.STUDY[source])
         missing = study.missing_stacks(source, curve, curve.slopes(source), steps, runs, curve.seeds, measured)
         for config, members in study.curve_stacks(source, curve, curve.slopes(source), steps, runs, curve.seeds):
-            yield config, is_start or (config, members) in missing
+            stacks[config.out] = config, is_start or (config, members) in missing
+    for config, _ in figures.figure_stacks(runs, steps):
+        stacks[config.out] = config, True
+    return list(stacks.values())
+
+
+def restore(stacks: list[tuple], out: Path) -> None:
+    """Start the run folder of every needed stack (`study_stacks`) without a checkpoint from its milestone in `out`/carried."""
+    for config, needed in stacks:
+        if needed and restore_milestone(*carried_files(out, config), Path(config.out)):
+            print(f"resuming {Path(config.out).name} from its milestone in {out / CARRIED}")
 
 
 def carry(sources: list[str], curves: list[str] | None, out: Path, runs: Path, steps: int, measured: dict) -> list[Path]:
@@ -86,9 +99,7 @@ def run_learned(sources: list[str], curves: list[str] | None, out: Path, runs: P
     one thread each), recording each stack's points as it finishes and writing each curve once all
     its points are in. With `remeasure`, measure again instead every stack whose models `runs` holds."""
     measured = measured_points(out)
-    for config, needed in study_stacks(sources, curves, runs, steps, measured):
-        if needed and restore_milestone(*carried_files(out, config), Path(config.out)):
-            print(f"resuming {Path(config.out).name} from its milestone in {out / CARRIED}")
+    restore(study_stacks(sources, curves, runs, steps, measured), out)
     for fine_tunes in (False, True):  # a fine-tune's start must be finished before it begins, not trained beside it
         jobs = [
             (source, curve, config, members, steps, runs, study.checked_member(curve.slopes(source), curve.seeds))
@@ -205,6 +216,7 @@ def main() -> None:
                 write_references(source, args.out)
         run_learned(args.sources, args.curves, args.out, args.runs, args.steps, args.workers, args.remeasure)
     write_curves(args.sources, args.curves, args.out, args.runs, args.steps, measured_points(args.out))
+    restore([(config, True) for config, _ in figures.figure_stacks(args.runs, args.steps)], args.out)
     for path in [*draw_convergence(args.out, args.steps), *figures.draw_all(args.out, args.runs, args.steps)]:
         print(f"wrote {path}")
     table = targets.write_targets(args.out, args.steps)

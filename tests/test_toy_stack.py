@@ -205,3 +205,18 @@ def test_the_committed_curves_are_found_under_the_recipe_digests_the_code_gives_
                 for seed in curve.seeds:
                     assert study.point_key(source, curve, slope, seed, study.STEPS) in measured, (source, curve.name, slope, seed)
     assert finished >= 3
+
+
+def test_the_stacks_of_the_figures_models_are_the_ones_train_point_trains(tmp_path):
+    """A fresh clone draws the figures from carried milestones (figures.figure_stacks), so those must
+    be the very stacks `train_point` would train: the curve's seed-0 stack, a stack of one off the
+    curve's slopes (vq-ste's mapping at the Gaussian's slope 3.5), and a fine-tune's start."""
+    from codec.toy import figures
+
+    stacks = {Path(config.out).name: members for config, members in figures.figure_stacks(tmp_path, 20)}
+    for source, name, slope in figures.FIGURE_POINTS:
+        curve = next(c for c in study.STUDY[source] if c.name == name)
+        config, members = study.point_stack(source, curve, slope, 20, tmp_path)
+        assert stacks[Path(config.out).name] == members and (slope, 0) in members
+        assert len(members) == (len(curve.slopes(source)) if slope in curve.slopes(source) else 1)
+    assert any(name.startswith("boomerang_uq-aun_stack_") for name in stacks)  # ours-2d's start

@@ -21,6 +21,19 @@ from entropy import bottleneck
 GAUSSIAN_FIGURE_SLOPE = 3.5
 BOOMERANG_FIGURE_SLOPE = 16.0
 MAPPING_METHODS = ("uq-aun", "uq-ste", "vq-ste-1d", "ours-1d")
+FIGURE_POINTS = [*(("gaussian", name, GAUSSIAN_FIGURE_SLOPE) for name in MAPPING_METHODS), ("boomerang", "ours-2d", BOOMERANG_FIGURE_SLOPE)]
+"""(source, curve, slope) of the models (seed 0) that the mappings and the cells draw."""
+
+
+def figure_stacks(runs: Path, steps: int = study.STEPS) -> list[tuple[TrainConfig, list]]:
+    """The stacks that train the figures' models (`study.point_stack`), and the stacks those start from."""
+    stacks = []
+    for source, name, slope in FIGURE_POINTS:
+        curve = next(c for c in study.STUDY[source] if c.name == name)
+        config, members = study.point_stack(source, curve, slope, steps, runs)
+        start = study.start_stack(source, curve, members, steps, runs)
+        stacks += [(config, members), *([start] if start else [])]
+    return stacks
 
 
 def _pyplot():

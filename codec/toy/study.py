@@ -245,8 +245,15 @@ def train_point(source: str, curve: ToyCurve, slope: float, steps: int, runs: Pa
     path = member_file(runs, source, curve, slope, seed, steps)
     if path.exists():
         return path
+    config, members = point_stack(source, curve, slope, steps, runs, seed)
+    return dict(zip(members, export_stack(source, curve, config, members, steps, runs)))[slope, seed]
+
+
+def point_stack(source: str, curve: ToyCurve, slope: float, steps: int, runs: Path, seed: int = 0) -> tuple[TrainConfig, list]:
+    """The stack (`curve_stacks`) that trains the (slope, seed) model of `train_point`: the curve's
+    own, or a stack of one at a slope the curve does not train."""
     slopes = curve.slopes(source) if slope in curve.slopes(source) else [slope]
-    return train_points(source, curve, slopes, steps, runs, (seed,))[slope, seed]
+    return next(stack for stack in curve_stacks(source, curve, slopes, steps, runs, (seed,)) if (slope, seed) in stack[1])
 
 
 def point_key(source: str, curve: ToyCurve, slope: float, seed: int, steps: int) -> str:
