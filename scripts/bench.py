@@ -11,7 +11,9 @@ speed   Encode and decode seconds per image (median over the folder), split into
 search  Nearest-codeword search for d = 4: the model's real search on one Kodak latent (a VQ model), and
         48 groups x 1536 positions (a 192-channel latent of a 768x512 image) at K = 4096 and 32768,
         brute force against the k-d tree (first call, which builds the trees, and a cached call), with
-        the index disagreements counted.
+        the index disagreements counted. Then the training searches on entropy-constrained
+        codebooks shaped like vq-ste's: tiers against one tree at K = 32768 ("search_tiers"), and
+        1-D codebooks along their cost lines' lower envelope against brute force ("search_envelope").
 memory  Peak RSS of `vqcodec compress` and `vqcodec decompress` of a 4000x3000 photo (an upscaled
         Kodak image), each in a fresh process.
 
@@ -220,7 +222,22 @@ def bench_search(images: Path, model_name: str) -> dict:
         penalty = -0.05 * torch.log_softmax(torch.randn(48, size, generator=generator) * 2, dim=-1) / np.log(2)
         rows.append(search_row("192-channel latent of 768x512, d=4", latent, words, None, with_cdist=True))
         rows.append(search_row("192-channel latent of 768x512, d=4", latent, words, penalty))
-    return {"search": rows, "search_tiers": tier_rows(generator)}
+    return {"search": rows, "search_tiers": tier_rows(generator), "search_envelope": envelope_row(generator)}
+
+
+def envelope_row(generator: torch.Generator) -> dict:
+    """Training's entropy-constrained search of 1-D codebooks along the lower envelope of their cost
+    lines against brute force, at the 8-D Laplace vq-ste-1d stack's step: 56 groups x 1,024 vectors, K = 256."""
+    codebooks = 3 * torch.randn(56, 256, 1, generator=generator)
+    penalty = 10 * torch.rand(56, 256, generator=generator)
+    vectors = 4 * torch.randn(56, 1024, 1, generator=generator)
+    brute, brute_seconds = timed(search.brute_force, vectors, codebooks, penalty)
+    envelope, envelope_seconds = timed(search.line_penalized_nearest, vectors, codebooks, penalty)
+    row = {"groups": 56, "positions": 1024, "codebook_size": 256, "brute_force_seconds": round(brute_seconds, 4),
+           "envelope_seconds": round(envelope_seconds, 4), "speedup": round(brute_seconds / envelope_seconds, 1),
+           "indices_differing": int((brute != envelope).sum())}
+    print(row)
+    return row
 
 
 def tier_rows(generator: torch.Generator) -> list[dict]:
