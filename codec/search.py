@@ -115,7 +115,8 @@ def _tiers(points: np.ndarray, lifted: bool, smallest: int = 1) -> list[np.ndarr
     lifts = points[:, -1]
     values, counts = np.unique(lifts, return_counts=True)
     if counts.max() >= FLOOR_SHARE * size:
-        below, floor = np.nonzero(lifts < values[counts.argmax()])[0], [np.nonzero(lifts >= values[counts.argmax()])[0]]
+        most_common = values[counts.argmax()]
+        below, floor = np.nonzero(lifts < most_common)[0], [np.nonzero(lifts >= most_common)[0]]
     else:
         below, floor = np.arange(size), []
     order = below[np.argsort(lifts[below], kind="stable")]
