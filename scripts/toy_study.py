@@ -11,7 +11,8 @@ stopped (`--carry` refreshes them before a commit).
     python scripts/toy_study.py --workers 2           # two stacks at a time (one per core)
     python scripts/toy_study.py --status              # what is measured, and how long a stack took
     python scripts/toy_study.py --carry               # milestones of unfinished and start stacks, to commit
-    python scripts/toy_study.py --figures-only        # rewrite the measured curves from points.json, redraw
+    python scripts/toy_study.py --figures-only        # rewrite the measured curves from points.json, train
+                                                      # the figures' missing models (--workers of them at once), redraw
     python scripts/toy_study.py --references          # only the R(D) bounds, ECVQ and ECSQ, then redraw
 """
 
@@ -111,7 +112,7 @@ def run_learned(sources: list[str], curves: list[str] | None, out: Path, runs: P
             )
         ]
         jobs.sort(key=lambda job: job[1].dim != 4)  # a 4-D stack (32,768 codewords a group) takes hours: first, not alone at the end
-        with multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        with _pool(workers) as pool:
             for points in tqdm(pool.imap_unordered(_measure_stack, jobs), total=len(jobs), desc="stacks"):
                 measured.update(points)
                 out.mkdir(parents=True, exist_ok=True)
@@ -150,8 +151,30 @@ def print_status(sources: list[str], curves: list[str] | None, out: Path, runs: 
         print(f"{source:10} {curve.name:16} {len(stacks) - len(missing):>3}/{len(stacks):<3} {shown:>18}")
 
 
+def _pool(workers: int):
+    """`workers` fresh processes of one thread each (spawned: a forked torch may hang)."""
+    return multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,))
+
+
 def _measure_stack(job: tuple) -> dict:
     return study.measure_stack(*job)
+
+
+def _train_point(job: tuple) -> Path:
+    return study.train_point(*job)
+
+
+def train_figure_models(out: Path, runs: Path, steps: int, workers: int) -> None:
+    """Train the models (seed 0) of the figures `figures.draw_all` will draw that `runs` lacks, in
+    `workers` processes of one thread each, so that drawing them waits on no training."""
+    jobs = [(source, study.named_curve(source, name), slope, steps, runs) for source, name, slope in figures.due_points(out, steps)]
+    missing = [job for job in jobs if not study.member_file(runs, job[0], job[1], job[2], 0, steps).exists()]
+    for fine_tunes in (False, True):  # a start (the Gaussian's uq-aun) must not train beside its fine-tune
+        phase = [job for job in missing if bool(job[1].start) == fine_tunes]
+        if phase:
+            with _pool(workers) as pool:
+                for path in tqdm(pool.imap_unordered(_train_point, phase), total=len(phase), desc="figure models"):
+                    print(f"trained {path}")
 
 
 def write_references(source: str, out: Path) -> None:
@@ -217,6 +240,7 @@ def main() -> None:
         run_learned(args.sources, args.curves, args.out, args.runs, args.steps, args.workers, args.remeasure)
     write_curves(args.sources, args.curves, args.out, args.runs, args.steps, measured_points(args.out))
     restore([(config, True) for config, _ in figures.figure_stacks(args.runs, args.steps)], args.out)
+    train_figure_models(args.out, args.runs, args.steps, args.workers)
     for path in [*draw_convergence(args.out, args.steps), *figures.draw_all(args.out, args.runs, args.steps)]:
         print(f"wrote {path}")
     table = targets.write_targets(args.out, args.steps)

@@ -215,8 +215,27 @@ def test_the_stacks_of_the_figures_models_are_the_ones_train_point_trains(tmp_pa
 
     stacks = {Path(config.out).name: members for config, members in figures.figure_stacks(tmp_path, 20)}
     for source, name, slope in figures.FIGURE_POINTS:
-        curve = next(c for c in study.STUDY[source] if c.name == name)
+        curve = study.named_curve(source, name)
         config, members = study.point_stack(source, curve, slope, 20, tmp_path)
         assert stacks[Path(config.out).name] == members and (slope, 0) in members
         assert len(members) == (len(curve.slopes(source)) if slope in curve.slopes(source) else 1)
     assert any(name.startswith("boomerang_uq-aun_stack_") for name in stacks)  # ours-2d's start
+
+
+def test_a_figure_s_models_train_only_once_every_curve_it_shows_is_measured_at_the_study_s_length(tmp_path):
+    """The study trains the figures' models (hours of a core) just before drawing them: only for the
+    figures `draw_all` will draw, so a run of some curves, or at another length, trains none."""
+    from codec.toy import figures
+
+    def measure(source: str, name: str, steps: int) -> None:
+        (tmp_path / f"{source}_{name}.json").write_text(json.dumps({"steps": steps}))
+
+    assert figures.due_points(tmp_path, 20) == []
+    measure("boomerang", "ours-2d", 20)
+    for name in figures.MAPPING_METHODS[:-1]:
+        measure("gaussian", name, 20)
+    measure("gaussian", figures.MAPPING_METHODS[-1], 10)
+    assert figures.due_points(tmp_path, 20) == [p for p in figures.FIGURE_POINTS if p[0] == "boomerang"]
+    measure("gaussian", figures.MAPPING_METHODS[-1], 20)
+    assert figures.due_points(tmp_path, 20) == figures.FIGURE_POINTS
+

@@ -29,7 +29,7 @@ def figure_stacks(runs: Path, steps: int = study.STEPS) -> list[tuple[TrainConfi
     """The stacks that train the figures' models (`study.point_stack`), and the stacks those start from."""
     stacks = []
     for source, name, slope in FIGURE_POINTS:
-        curve = next(c for c in study.STUDY[source] if c.name == name)
+        curve = study.named_curve(source, name)
         config, members = study.point_stack(source, curve, slope, steps, runs)
         start = study.start_stack(source, curve, members, steps, runs)
         stacks += [(config, members), *([start] if start else [])]
@@ -131,12 +131,11 @@ def plot_gaussian_mappings(folder: Path, runs: Path, steps: int = study.STEPS, s
     """Per method: x -> x_hat with the quantization boundaries (blue) and centres (orange), and the
     encoder gradient averaged in bins of y (paper Figs. 2, 3, 4, 6), for uq-aun with Eq. 5 over it."""
     plt = _pyplot()
-    curves = {c.name: c for c in study.STUDY["gaussian"]}
     figure, axes = plt.subplots(2, len(MAPPING_METHODS), figsize=(4 * len(MAPPING_METHODS), 7), dpi=110)
     x = torch.linspace(-3, 3, 6001).reshape(-1, 1, 1, 1)
     samples = SOURCES["gaussian"](200_000, torch.Generator().manual_seed(5)).reshape(-1, 1, 1, 1)
     for column, name in enumerate(MAPPING_METHODS):
-        exported = load_exported(study.train_point("gaussian", curves[name], slope, steps, runs))
+        exported = load_exported(study.train_point("gaussian", study.named_curve("gaussian", name), slope, steps, runs))
         latents, symbols, x_hat = code_and_reconstruct(exported.model, x)
         latents, symbols, x_hat, grid = (t.flatten().numpy() for t in (latents, symbols, x_hat, x))
         changes = np.nonzero(np.diff(symbols))[0]
@@ -171,8 +170,7 @@ def plot_gaussian_mappings(folder: Path, runs: Path, steps: int = study.STEPS, s
 def plot_boomerang_cells(folder: Path, runs: Path, steps: int = study.STEPS, slope: float = BOOMERANG_FIGURE_SLOPE) -> Path:
     """Quantization cells of ours-2d in the source space, with samples and reconstruction points (paper Fig. 7)."""
     plt = _pyplot()
-    curve = next(c for c in study.STUDY["boomerang"] if c.name == "ours-2d")
-    model = load_exported(study.train_point("boomerang", curve, slope, steps, runs)).model
+    model = load_exported(study.train_point("boomerang", study.named_curve("boomerang", "ours-2d"), slope, steps, runs)).model
     samples = SOURCES["boomerang"](3000, torch.Generator().manual_seed(5))
     low, high = np.quantile(samples.numpy(), [0.002, 0.998], axis=0)  # the cells where samples fall, not the far tail's few
     a, b = np.meshgrid(np.linspace(low[0] - 0.5, high[0] + 0.5, 700), np.linspace(low[1] - 0.5, high[1] + 0.5, 400), indexing="xy")
@@ -198,17 +196,24 @@ def plot_boomerang_cells(folder: Path, runs: Path, steps: int = study.STEPS, slo
     return out
 
 
+def _curves_at_steps(folder: Path, source: str, steps: int) -> bool:
+    """Whether every curve that `source`'s model figure shows was measured at `steps` training steps."""
+    names = MAPPING_METHODS if source == "gaussian" else [name for s, name, _ in FIGURE_POINTS if s == source]
+    files = [folder / f"{source}_{name}.json" for name in names]
+    return all(f.exists() and json.loads(f.read_text()).get("steps") == steps for f in files)
+
+
+def due_points(folder: Path, steps: int = study.STEPS) -> list[tuple[str, str, float]]:
+    """The FIGURE_POINTS that `draw_all` draws: those of the figures whose curves are all measured at `steps`."""
+    return [point for point in FIGURE_POINTS if _curves_at_steps(folder, point[0], steps)]
+
+
 def draw_all(folder: Path, runs: Path, steps: int = study.STEPS) -> list[Path]:
     """Every figure whose curves exist; the mappings and cells only once the curves they show were
     trained for `steps` (the study's), training their models (seed 0) where `runs` lacks them."""
-
-    def at_steps(source: str, names) -> bool:
-        files = [folder / f"{source}_{name}.json" for name in names]
-        return all(f.exists() and json.loads(f.read_text()).get("steps") == steps for f in files)
-
     drawn = [plot_rd_curves(folder, source) for source in study.STUDY if any(folder.glob(f"{source}_*.json"))]
-    if at_steps("gaussian", MAPPING_METHODS):
+    if _curves_at_steps(folder, "gaussian", steps):
         drawn.append(plot_gaussian_mappings(folder, runs, steps))
-    if at_steps("boomerang", ["ours-2d"]):
+    if _curves_at_steps(folder, "boomerang", steps):
         drawn.append(plot_boomerang_cells(folder, runs, steps))
     return drawn

@@ -152,9 +152,14 @@ def recipe_digest(config: TrainConfig) -> str:
     return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
 
 
+def named_curve(source: str, name: str) -> ToyCurve:
+    """The study's curve of `source` called `name`."""
+    return next(c for c in STUDY[source] if c.name == name)
+
+
 def start_curve(source: str, curve: ToyCurve) -> ToyCurve | None:
     """The study's curve whose stacks `curve`'s stacks fine-tune (ToyCurve.start); None if it trains from scratch."""
-    return next(c for c in STUDY[source] if c.name == curve.start) if curve.start else None
+    return named_curve(source, curve.start) if curve.start else None
 
 
 def member_config(source: str, curve: ToyCurve, slope: float, seed: int, steps: int, changes: dict | None = None) -> TrainConfig:
