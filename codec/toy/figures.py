@@ -198,8 +198,7 @@ def plot_boomerang_cells(folder: Path, runs: Path, steps: int = study.STEPS, slo
 
 def _curves_at_steps(folder: Path, source: str, steps: int) -> bool:
     """Whether every curve that `source`'s model figure shows was measured at `steps` training steps."""
-    names = MAPPING_METHODS if source == "gaussian" else [name for s, name, _ in FIGURE_POINTS if s == source]
-    files = [folder / f"{source}_{name}.json" for name in names]
+    files = [folder / f"{source}_{name}.json" for s, name, _ in FIGURE_POINTS if s == source]
     return all(f.exists() and json.loads(f.read_text()).get("steps") == steps for f in files)
 
 
