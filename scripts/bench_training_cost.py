@@ -203,13 +203,18 @@ def main() -> None:
 
 
 def _cpu_name() -> str:
+    """The CPU's model name with its bf16 instruction sets: they decide whether bf16 pays (AMX does)."""
+    name, flags = platform.processor(), []
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = [flag for flag in line.split(":", 1)[1].split() if "bf16" in flag]
+                break
     except OSError:
         pass
-    return platform.processor()
+    return f"{name} ({', '.join(flags) or 'no bf16 instructions'})"
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ nearest-codeword search, likelihoods, logits, rate terms and the loss stay float
 and what a probability costs. Exported models, inference and decoding are float32 whatever the
 training precision.
 
-Whether bf16 is faster depends on the machine: on an Intel Xeon (model 207, avx512_bf16 without
-AMX) whole training steps run at 0.79-0.99x fp32's speed in bf16 (results/training/cost-bf16.json),
-while on an AMD Zen 5 class machine g_a + g_s steps took 0.046 s in bf16 against 0.111 s. So
+Whether bf16 is faster depends on the machine: on an Intel Xeon with avx512_bf16 but without AMX
+whole training steps run at 0.79-0.99x fp32's speed in bf16 (results/training/cost-bf16.json), on one
+with AMX at 1.44-2.15x (results/training/cost-bf16-amx.json), and on an AMD Zen 5 class machine g_a +
+g_s steps took 0.046 s in bf16 against 0.111 s. So
 "auto" measures: on CUDA it takes bf16 where the GPU supports it; on the CPU it times one
 convolution of the run's width in both precisions and takes bf16 only when it is clearly faster.
 """
