@@ -89,19 +89,23 @@ def test_bf16_steps_lower_the_loss_and_keep_rates_and_search_in_float32(image_fo
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
 
 
-def test_auto_precision_resolves_to_a_concrete_one_that_a_resumed_run_keeps(image_folder, tmp_path, monkeypatch):
+def test_a_resumed_run_resolves_its_precision_again_and_records_from_which_step_each_ran(image_folder, tmp_path, monkeypatch):
     import codec.training.loop as loop
 
     assert resolve_precision("fp32", torch.device("cpu"), 8) == "fp32"
     assert resolve_precision("auto", torch.device("cpu"), 8) in ("fp32", "bf16")
     with pytest.raises(ValueError, match="unknown precision"):
         TrainConfig(precision="fp16")
-    config = TrainConfig(method="uq-aun", data=str(image_folder), out=str(tmp_path), steps=3, precision="bf16", **TINY)
+    config = TrainConfig(method="uq-aun", data=str(image_folder), out=str(tmp_path), steps=3, precision="auto", **TINY)
+    monkeypatch.setattr(loop, "resolve_precision", lambda *args: "fp32")
     train(config)
-    assert torch.load(tmp_path / CHECKPOINT, weights_only=True)["precision"] == "bf16"
-    monkeypatch.setattr(loop, "resolve_precision", lambda *args: pytest.fail("a resumed run resolved its precision again"))
-    resumed = train(dataclasses.replace(config, steps=5, precision="auto"))
+    assert torch.load(tmp_path / CHECKPOINT, weights_only=True)["precisions"] == [[0, "fp32"]]
+    monkeypatch.setattr(loop, "resolve_precision", lambda *args: "bf16")  # as on a machine where bf16 pays
+    resumed = train(dataclasses.replace(config, steps=5))
     assert resumed.model.transform_dtype == torch.bfloat16
+    saved = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    assert saved["precision"] == "bf16" and saved["precisions"] == [[0, "fp32"], [3, "bf16"]]
+    assert load_exported(resumed.exported).record["precision"] == "fp32 from step 0, bf16 from step 3"
 
 
 @pytest.mark.parametrize(

@@ -412,7 +412,7 @@ def exported_job(plan: Plan, job: str) -> Path:
     from codec.model_file import export_model
     from codec.models import build_model
     from codec.training.config import TrainConfig
-    from codec.training.loop import model_config
+    from codec.training.loop import describe_precisions, model_config, precision_history
 
     path = plan.runs / job / EXPORTED
     if path.exists():
@@ -424,7 +424,7 @@ def exported_job(plan: Plan, job: str) -> Path:
     model = build_model(model_config(config))
     model.load_state_dict(saved["model"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    export_model(model, path, {"training": saved["config"], "precision": saved.get("precision"), "from": str(plan.milestone(job))})
+    export_model(model, path, {"training": saved["config"], "precision": describe_precisions(precision_history(saved)), "from": str(plan.milestone(job))})
     return path
 
 

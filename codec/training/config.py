@@ -104,7 +104,8 @@ class TrainConfig:
     """'auto' takes CUDA where present, else the CPU."""
     precision: str = "auto"
     """The transforms' training precision: 'fp32', 'bf16' (autocast), or 'auto' (bf16 where it is measured
-    faster on this device, codec/training/precision.py). A resumed run keeps the precision it started with."""
+    faster on this device, codec/training/precision.py). A resumed run resolves it again on the machine it
+    resumes on; the checkpoint and the exported model's record say from which step each precision ran."""
     checkpoint_seconds: float = 120.0
     """A checkpoint is written at least this often (and at the end)."""
     log_every: int = 25

@@ -124,7 +124,31 @@ def _broadcast_parameters(model: torch.nn.Module) -> None:
         dist.broadcast(tensor, src=0)
 
 
-def _save_checkpoint(path: Path, step: int, model, optimizers: dict, config: TrainConfig, elapsed: float, counts, precision: str) -> None:
+def _precisions(saved: dict | None, precision: str) -> list:
+    """[from_step, precision] pairs of a run: a resumed run re-resolves its precision, because the
+    machine it resumes on (a fresh clone elsewhere, a lent GPU) may train faster in another one."""
+    if saved is None:
+        return [[0, precision]]
+    history = precision_history(saved)
+    if history[-1][1] == precision:
+        return history
+    print(f"resuming at step {saved['step']} in {precision} (trained in {history[-1][1]} so far)", file=sys.stderr)
+    return [*history, [saved["step"], precision]]
+
+
+def precision_history(saved: dict) -> list:
+    """A checkpoint's [from_step, precision] pairs (checkpoints before the history was kept name one)."""
+    return saved.get("precisions") or [[0, saved.get("precision", "fp32")]]
+
+
+def describe_precisions(precisions: list) -> str:
+    """'fp32', or 'fp32 from step 0, bf16 from step 15036' for a run that changed precision."""
+    if len(precisions) == 1:
+        return precisions[0][1]
+    return ", ".join(f"{precision} from step {step}" for step, precision in precisions)
+
+
+def _save_checkpoint(path: Path, step: int, model, optimizers: dict, config: TrainConfig, elapsed: float, counts, precisions: list) -> None:
     """Write the checkpoint atomically, keeping the one before it as PREVIOUS_CHECKPOINT."""
     if path.exists():
         os.replace(path, path.with_name(PREVIOUS_CHECKPOINT))
@@ -134,7 +158,8 @@ def _save_checkpoint(path: Path, step: int, model, optimizers: dict, config: Tra
             "step": step,
             "elapsed": elapsed,
             "config": asdict(config),
-            "precision": precision,
+            "precision": precisions[-1][1],
+            "precisions": precisions,
             "model": model.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
             "counts": counts,
@@ -234,11 +259,10 @@ def train(
             if name in saved["optimizers"]:  # a milestone without optimizer state re-warms it
                 opt.load_state_dict(saved["optimizers"][name])
         step, elapsed, counts = saved["step"], saved["elapsed"], saved.get("counts", counts)
-        precision = saved.get("precision", "fp32")
     else:
         _start(model, sampler, config)
-        precision = resolve_precision(config.precision, device, config.N)
-    model.transform_dtype = autocast_dtype(precision)
+    precisions = _precisions(saved, resolve_precision(config.precision, device, config.N))
+    model.transform_dtype = autocast_dtype(precisions[-1][1])
     memory_format = torch.channels_last if model.config.transform == "factorized" else torch.contiguous_format
     model.to(memory_format=memory_format)
     if world > 1:
@@ -293,7 +317,7 @@ def train(
             stopping = step < config.steps and stop(step)
             due = time.monotonic() - last_save > config.checkpoint_seconds or step == config.steps or stopping
             if rank == 0 and due:
-                _save_checkpoint(checkpoint_path, step, model, optimizers, config, time.monotonic() - started, counts, precision)
+                _save_checkpoint(checkpoint_path, step, model, optimizers, config, time.monotonic() - started, counts, precisions)
                 on_checkpoint(checkpoint_path, step)
                 last_save = time.monotonic()
             if stopping:
@@ -305,7 +329,7 @@ def train(
             "wall_seconds": round(time.monotonic() - started, 1),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, {device.type}",
             "processes": world,
-            "precision": precision,
+            "precision": describe_precisions(precisions),
             "torch": torch.__version__,
         }
         export_model(model, out / EXPORTED, record)
