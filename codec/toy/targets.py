@@ -75,7 +75,9 @@ def _targets_of_both_rate_gradients() -> list[Target]:
 TARGETS = [
     *_targets_of_both_rate_gradients(),
     Target("gaussian", "ours-1d", "uq-aun", "mean dB", "very close to uq-aun (paper)"),
+    Target("gaussian", "vq-ste-1d", "uq-aun", "mean dB", "1-D VQ-STE against scalar quantization"),
     Target("boomerang", "vq-ste-1d", "uq-aun", "mean dB", "below uq-aun (paper)", lambda d: d.mean() < 0.0),
+    Target("laplace", "vq-ste-1d", "uq-aun", "mean dB", "1-D VQ-STE against scalar quantization"),
     Target("boomerang", "vq-ste-2d", "ours-2d", "mean dB", "below ours-2d (paper)", lambda d: d.mean() < 0.0),
     Target("laplace", "vq-ste-4d", "ours-4d", "mean dB", "below ours-4d (paper)", lambda d: d.mean() < 0.0),
     Target("laplace", "ours-4d", "d4-lattice-32768", "mean dB", "against the untrained D4 lattice of as many codewords"),
