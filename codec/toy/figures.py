@@ -50,12 +50,14 @@ def plot_rd_curves(folder: Path, source: str) -> Path:
     learned curves with the range of their seeds as error bars."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7, 5), dpi=120)
+    learned_top = 0.0
     for path in sorted(folder.glob(f"{source}_*.json")):
         curve = json.loads(path.read_text())
         results = curve["results"]
         reference = curve["name"].startswith("rd-")
         style = {"linestyle": "--", "color": "gray" if "upper" in curve["name"] else "black"} if reference else {"marker": "o", "markersize": 3}
         line, = axes.plot(results["bpd"], results["psnr"], label=curve["name"], linewidth=1.2, **style)
+        learned_top = learned_top if reference else max(learned_top, *results["bpd"])
         if "psnr_per_seed" in results:  # the seeds' spread: from the lowest to the highest seed, on both axes
             bpd, psnr = np.asarray(results["bpd_per_seed"]), np.asarray(results["psnr_per_seed"])
             spread = lambda values, mean: np.stack([mean - values.min(axis=1), values.max(axis=1) - mean])
@@ -64,7 +66,7 @@ def plot_rd_curves(folder: Path, source: str) -> Path:
     axes.set_xlabel("rate (bits per dimension)")
     axes.set_ylabel("-10 log10(MSE per dimension) (dB)")
     axes.set_title(f"{source}: rate-distortion")
-    axes.set_xlim(0, 5)
+    axes.set_xlim(0, max(5.0, np.ceil(learned_top + 0.25)))  # every learned point shows; references run on
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=7)
     figure.tight_layout()
