@@ -57,7 +57,8 @@ def plot_rd_curves(folder: Path, source: str) -> Path:
         reference = curve["name"].startswith("rd-")
         style = {"linestyle": "--", "color": "gray" if "upper" in curve["name"] else "black"} if reference else {"marker": "o", "markersize": 3}
         line, = axes.plot(results["bpd"], results["psnr"], label=curve["name"], linewidth=1.2, **style)
-        learned_top = learned_top if reference else max(learned_top, *results["bpd"])
+        if not reference:
+            learned_top = max(learned_top, *results["bpd"])
         if "psnr_per_seed" in results:  # the seeds' spread: from the lowest to the highest seed, on both axes
             bpd, psnr = np.asarray(results["bpd_per_seed"]), np.asarray(results["psnr_per_seed"])
             spread = lambda values, mean: np.stack([mean - values.min(axis=1), values.max(axis=1) - mean])

@@ -142,7 +142,7 @@ def precision_history(saved: dict) -> list:
 
 
 def describe_precisions(precisions: list) -> str:
-    """'fp32', or 'fp32 from step 0, bf16 from step 15036' for a run that changed precision."""
+    """'fp32', or 'fp32 from step 0, bf16 from step 15260' for a run that changed precision."""
     if len(precisions) == 1:
         return precisions[0][1]
     return ", ".join(f"{precision} from step {step}" for step, precision in precisions)
