@@ -162,3 +162,17 @@ def test_speed_is_measured_since_the_last_resume(tmp_path):
     resumed = [{"step": s, "seconds": 150 + (s - 150) * 2.0} for s in range(175, 301, 25)]  # resumed at 150, 0.5 step/s
     log.write_text("".join(json.dumps(entry) + "\n" for entry in first + resumed))
     assert progress(plan, "base").steps_per_hour == pytest.approx(1800)
+
+
+def test_the_status_shows_each_job_s_heldout_loss_and_its_fall_over_the_last_fifth_of_its_steps(tmp_path):
+    plan = load_plan(write_plan(tmp_path))
+    log = plan.runs / "base" / "log.jsonl"
+    log.parent.mkdir(parents=True)
+    entries = [{"step": s, "seconds": float(s)} for s in range(25, 1001, 25)]  # more lines than the speed reads
+    for entry in entries:
+        if entry["step"] % 100 == 0:
+            entry["heldout"] = {"loss": 3.0 - entry["step"] / 1000}
+    log.write_text("".join(json.dumps(entry) + "\n" for entry in entries))
+    row = next(line for line in status_table(plan).splitlines() if line.startswith("base "))
+    assert row.split()[-2:] == ["2.0000", "(+9.09%)"]  # 2.2 at step 800 -> 2.0 at step 1000
+    assert status_table(plan).splitlines()[-1].endswith(" -")  # "ours" has measured nothing

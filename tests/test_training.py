@@ -17,6 +17,7 @@ from codec.quantizers import sphere_noise, uniform_in_ball
 from codec.training.config import TrainConfig
 from codec.data.crops import CropSampler
 from codec.training.codebook_init import init_codebooks_from_latents
+from codec.training.heldout import HeldOutCrops, relative_change
 from codec.training.loop import CHECKPOINT, LOG, model_config, train
 from codec.training.methods import METHODS, VQ_OPTIONS
 from codec.training.precision import autocast_dtype, resolve_precision
@@ -206,6 +207,37 @@ def test_a_run_logs_and_exports_a_loadable_model(image_folder, tmp_path):
     lines = [json.loads(line) for line in (tmp_path / LOG).read_text().splitlines()]
     assert [line["step"] for line in lines] == [2, 4]
     assert {"loss", "bpp", "psnr"} <= lines[0].keys()
+
+
+@pytest.mark.parametrize("method", ["uq-aun", "ours"])
+def test_a_run_measures_its_heldout_loss_every_n_steps_and_at_the_end(image_folder, tmp_path, method):
+    config = TrainConfig(method=method, data=str(image_folder), out=str(tmp_path), steps=5, log_every=100,
+                         heldout=str(image_folder), heldout_every=2, checkpoint_seconds=0, **TINY)
+    train(config)
+    lines = [json.loads(line) for line in (tmp_path / LOG).read_text().splitlines()]
+    assert [line["step"] for line in lines if "heldout" in line] == [2, 4, 5]
+    model = build_model(model_config(config))
+    model.load_state_dict(torch.load(tmp_path / CHECKPOINT, weights_only=True)["model"])
+    assert lines[-1]["heldout"] == HeldOutCrops(str(image_folder)).measure(model, config.lmbda)
+
+
+def test_the_heldout_loss_is_float32_whatever_the_training_precision_and_leaves_the_model_as_it_was(image_folder):
+    config, model, _, _ = tiny_setup(image_folder, "uq-aun")
+    crops = HeldOutCrops(str(image_folder))
+    assert crops.crops.shape == (4, 3, 32, 32)  # 48x40 images: the largest multiple of 16 both sides hold
+    fp32 = crops.measure(model, config.lmbda)
+    model.transform_dtype = torch.bfloat16
+    assert crops.measure(model, config.lmbda) == fp32
+    assert model.transform_dtype == torch.bfloat16 and model.training
+    more_weight = crops.measure(model, 10 * config.lmbda)
+    assert more_weight["bpp"] == fp32["bpp"] and more_weight["loss"] > fp32["loss"]
+
+
+def test_the_plateau_test_compares_the_heldout_loss_with_its_value_a_fifth_of_the_steps_back():
+    entries = [{"step": s, "heldout": {"loss": loss}} for s, loss in [(100, 3.0), (800, 2.0), (900, 1.99), (1000, 1.98)]]
+    assert relative_change(entries) == pytest.approx(0.01)  # step 800 is the last at or before 1000 * 0.8
+    assert relative_change(entries[:1]) is None
+    assert relative_change([{"step": 1000, "loss": 2.0}] + entries[2:]) is None  # nothing measured 20% back
 
 
 def test_a_fine_tune_starts_from_the_pretrained_transforms_and_entropy_model(image_folder, tmp_path):

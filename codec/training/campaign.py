@@ -229,16 +229,29 @@ class JobProgress:
         return (self.total - self.step) / self.steps_per_hour
 
 
-def _log_entries(plan: Plan, job: str) -> list[dict]:
+def log_entries(plan: Plan, job: str, last: int | None = 200) -> list[dict]:
+    """The last `last` lines (None = all) of a job's log: its run folder's, else its milestone's."""
     for log in (plan.runs / job / LOG, plan.milestone_log(job)):
         if log.exists():
-            lines = log.read_text().splitlines()[-200:]
+            lines = log.read_text().splitlines()[-last if last else 0 :]
             return [json.loads(line) for line in lines if line.strip()]
     return []
 
 
+def heldout_summary(plan: Plan, job: str) -> str:
+    """The job's latest held-out loss and how much it fell over the last 20% of its steps ("-" when
+    not measured yet): the plateau test of a long run (codec/training/heldout.py)."""
+    from codec.training.heldout import relative_change  # imports torch: not for the campaign's parent
+
+    entries = [e for e in log_entries(plan, job, last=None) if "heldout" in e]
+    if not entries:
+        return "-"
+    change = relative_change(entries)
+    return f"{entries[-1]['heldout']['loss']:.4f}" + (f" ({100 * change:+.2f}%)" if change is not None else "")
+
+
 def progress(plan: Plan, job: str) -> JobProgress:
-    entries = [e for e in _log_entries(plan, job) if "seconds" in e]
+    entries = [e for e in log_entries(plan, job) if "seconds" in e]
     restarts = [i for i in range(1, len(entries)) if entries[i]["step"] <= entries[i - 1]["step"]]
     if restarts:  # a resumed job logs again from its checkpoint: measure speed since then only
         entries = entries[restarts[-1]:]
@@ -277,7 +290,10 @@ RUNNING_SECONDS = 300
 def status_table(plan: Plan, running: set[str] | None = None) -> str:
     """Per job: state, steps done/total, steps per hour (recent), ETA."""
     running = _running_elsewhere(plan) if running is None else running
-    rows = [f"campaign {plan.name}  ({plan.path})", f"{'job':28s} {'state':8s} {'steps':>17s} {'steps/h':>9s} {'ETA':>8s}"]
+    rows = [
+        f"campaign {plan.name}  ({plan.path})",
+        f"{'job':28s} {'state':8s} {'steps':>17s} {'steps/h':>9s} {'ETA':>8s}  held-out loss (fall over the last 20%)",
+    ]
     infos = {job: progress(plan, job) for job in plan.jobs}
     done = {job for job, info in infos.items() if info.done}
     for job, info in infos.items():
@@ -291,7 +307,8 @@ def status_table(plan: Plan, running: set[str] | None = None) -> str:
             state = "waiting"
         speed = f"{info.steps_per_hour:,.0f}" if info.steps_per_hour else "-"
         eta = f"{info.eta_hours:.1f} h" if info.eta_hours is not None else "-"
-        rows.append(f"{job:28s} {state:8s} {f'{info.step:,}/{info.total:,}':>17s} {speed:>9s} {eta:>8s}")
+        steps = f"{info.step:,}/{info.total:,}"
+        rows.append(f"{job:28s} {state:8s} {steps:>17s} {speed:>9s} {eta:>8s}  {heldout_summary(plan, job)}")
     return "\n".join(rows)
 
 

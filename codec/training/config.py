@@ -110,6 +110,11 @@ class TrainConfig:
     """A checkpoint is written at least this often (and at the end)."""
     log_every: int = 25
     """Steps between lines of log.jsonl."""
+    heldout: str = ""
+    """Folder of images the run does not train on: every `heldout_every` steps (and at the end) the log
+    records the loss, bpp and PSNR on their center crops (codec/training/heldout.py); empty = none."""
+    heldout_every: int = 1000
+    """Steps between held-out measurements."""
 
     def __post_init__(self) -> None:
         from codec.training.methods import method  # the registry imports torch: only when a run is configured

@@ -32,6 +32,7 @@ from codec.models import ModelConfig, UQCodec, VQCodec, build_model
 from codec.quantizers import codebook_usage, index_counts
 from codec.training.codebook_init import init_codebooks_from_latents, reactivate_dead_codewords
 from codec.training.config import TrainConfig
+from codec.training.heldout import HeldOutCrops
 from codec.data import Sampler
 from codec.data.crops import CropSampler
 from codec.data.toy import SourceSampler, StackedSourceSampler
@@ -270,6 +271,7 @@ def train(
         _average_gradients_before_steps(optimizers, world)
     model.train()
     run_step = method(config.method).step
+    heldout = HeldOutCrops(config.heldout) if config.heldout and rank == 0 else None
     last_save = time.monotonic()
     started = time.monotonic() - elapsed
     share = config.batch // world
@@ -302,12 +304,15 @@ def train(
                         dist.broadcast(model.quantizer.codebooks.data, src=0)
                         dist.broadcast(model.entropy.logits.data, src=0)
                     counts.zero_()
-            if step % config.log_every == 0 or step == config.steps:
+            measure_heldout = heldout is not None and (step % config.heldout_every == 0 or step == config.steps)
+            if step % config.log_every == 0 or step == config.steps or measure_heldout:
                 entry.update(result.trace)
                 if result.indices is not None:
                     entry["utilization"], entry["perplexity"] = codebook_usage(
                         index_counts(result.indices, config.codebook_size)
                     )
+                if measure_heldout:
+                    entry["heldout"] = heldout.measure(model, config.lmbda)
                 if monitor is not None and rank == 0:
                     entry.update(monitor(model.eval()))
                     model.train()

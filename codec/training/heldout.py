@@ -1,0 +1,76 @@
+"""The held-out loss a long run's plateau is judged by: fixed center crops of images it does not train on.
+
+A training log's loss is measured on each step's own random crops, with the training method's noise
+or surrogate, and jitters by several percent from step to step; a plateau needs a steadier measure. The
+held-out loss is measured on the same crops every time, through actual quantization (rounding around
+the medians for uq, nearest codeword for vq) with the entropy model's estimated rate, and in float32
+whatever precision the run trains in, so the curve does not jump where a resumed run changes precision.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from codec.images import image_paths
+from codec.models import UQCodec, VQCodec, bits_per_pixel, psnr
+
+HELDOUT_SIDE = 256
+"""Side of the center crops; smaller images lower it for every crop (to a multiple of 16)."""
+BATCH = 8
+
+
+class HeldOutCrops:
+    """The center crops of a folder's images, held in memory, and the loss a model scores on them."""
+
+    def __init__(self, folder: str) -> None:
+        pixels = []
+        for path in image_paths(folder):
+            with Image.open(path) as image:
+                pixels.append(np.asarray(image.convert("RGB")))
+        side = min([HELDOUT_SIDE] + [min(p.shape[:2]) // 16 * 16 for p in pixels])
+        if side < 16:
+            raise ValueError(f"the images of {folder} are too small for held-out crops (at least 16x16)")
+        crops = []
+        for p in pixels:
+            top, left = (p.shape[0] - side) // 2, (p.shape[1] - side) // 2
+            crops.append(torch.from_numpy(p[top : top + side, left : left + side].copy()).permute(2, 0, 1))
+        self.crops = torch.stack(crops).float() / 255.0
+        self.description = f"{len(crops)} center crops {side}x{side} of {folder}"
+
+    @torch.no_grad()
+    def measure(self, model: VQCodec | UQCodec, lmbda: float) -> dict:
+        """Loss (bpp + lmbda * 255^2 * MSE), bpp and PSNR-RGB on the crops, in float32."""
+        was_training, dtype = model.training, model.transform_dtype
+        model.eval()
+        model.transform_dtype = None
+        device = next(model.parameters()).device
+        bits, squared_error = 0.0, 0.0
+        try:
+            for batch in self.crops.to(device).split(BATCH):
+                out = model(batch, "ste") if isinstance(model, UQCodec) else model(batch)
+                bits += float(out.bits)
+                squared_error += float(((out.x_hat.clamp(0, 1) - batch) ** 2).sum())
+        finally:
+            model.transform_dtype = dtype
+            model.train(was_training)
+        bpp = float(bits_per_pixel(torch.tensor(bits), self.crops))
+        mse = squared_error / self.crops.numel()
+        return {"loss": round(bpp + lmbda * 255.0**2 * mse, 5), "bpp": round(bpp, 5), "psnr": round(psnr(mse), 4)}
+
+
+def relative_change(entries: list[dict], fraction: float = 0.2) -> float | None:
+    """How much the held-out loss fell over the last `fraction` of the steps logged, relative to its
+    value then (0.004 = 0.4% lower now); None until the held-out log reaches that far back.
+
+    `entries` are log lines; those with a "heldout" measurement count.
+    """
+    points = [(e["step"], e["heldout"]["loss"]) for e in entries if "heldout" in e]
+    if len(points) < 2:
+        return None
+    last_step, last_loss = points[-1]
+    earlier = [loss for step, loss in points if step <= last_step * (1 - fraction)]
+    if not earlier:
+        return None
+    return (earlier[-1] - last_loss) / earlier[-1]
