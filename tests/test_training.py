@@ -241,7 +241,7 @@ def test_the_plateau_test_compares_the_heldout_loss_with_its_value_a_fifth_of_th
 
 
 def test_a_fine_tune_starts_from_the_pretrained_transforms_and_entropy_model(image_folder, tmp_path):
-    from codec.training.loop import _start
+    from codec.training.loop import start_model
 
     pretrain = TrainConfig(method="uq-aun", data=str(image_folder), out=str(tmp_path / "pre"), steps=3, **TINY)
     train(pretrain)
@@ -250,7 +250,7 @@ def test_a_fine_tune_starts_from_the_pretrained_transforms_and_entropy_model(ima
         config = dataclasses.replace(pretrain, method=method, init_from=str(tmp_path / "pre" / CHECKPOINT))
         torch.manual_seed(1)
         model = build_model(model_config(config))
-        _start(model, CropSampler(image_folder, config.crop, seed=0), config)
+        start_model(model, CropSampler(image_folder, config.crop, seed=0), config)
         state = model.state_dict()
         carried = [k for k in saved if k in state and saved[k].shape == state[k].shape]
         assert any(k.startswith("g_a.") for k in carried)
@@ -259,13 +259,13 @@ def test_a_fine_tune_starts_from_the_pretrained_transforms_and_entropy_model(ima
 
 
 def test_a_start_without_the_model_s_transforms_is_refused_rather_than_ignored(image_folder, tmp_path):
-    from codec.training.loop import _start
+    from codec.training.loop import start_model
 
     pretrain = TrainConfig(method="uq-aun", data=str(image_folder), out=str(tmp_path / "pre"), steps=2, **TINY)
     train(pretrain)
     wider = dataclasses.replace(pretrain, N=pretrain.N * 2, init_from=str(tmp_path / "pre" / CHECKPOINT))
     with pytest.raises(ValueError, match="does not hold this model's transforms"):
-        _start(build_model(model_config(wider)), CropSampler(image_folder, wider.crop, seed=0), wider)
+        start_model(build_model(model_config(wider)), CropSampler(image_folder, wider.crop, seed=0), wider)
 
 
 def test_the_encoder_learning_rate_scale_slows_only_the_encoder(image_folder, tmp_path):
@@ -273,9 +273,9 @@ def test_the_encoder_learning_rate_scale_slows_only_the_encoder(image_folder, tm
     trained = train(config).model
     torch.manual_seed(0)
     start = build_model(model_config(config))
-    from codec.training.loop import _start
+    from codec.training.loop import start_model
 
-    _start(start, CropSampler(image_folder, config.crop, seed=0), config)
+    start_model(start, CropSampler(image_folder, config.crop, seed=0), config)
     assert all(torch.equal(a, b) for a, b in zip(start.g_a.parameters(), trained.g_a.parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(start.g_s.parameters(), trained.g_s.parameters()))
 
@@ -288,9 +288,9 @@ def test_the_codebook_learning_rate_scale_moves_only_the_codewords_further(image
         trained = train(config).model
         torch.manual_seed(0)
         start = build_model(model_config(config))
-        from codec.training.loop import _start
+        from codec.training.loop import start_model
 
-        _start(start, CropSampler(image_folder, config.crop, seed=0), config)
+        start_model(start, CropSampler(image_folder, config.crop, seed=0), config)
         moved[scale] = float((trained.quantizer.codebooks - start.quantizer.codebooks).abs().max())
         assert not all(torch.equal(a, b) for a, b in zip(start.g_s.parameters(), trained.g_s.parameters()))
     assert moved[0.0] == 0.0 and moved[30.0] > 5 * moved[1.0] > 0

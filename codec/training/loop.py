@@ -60,7 +60,7 @@ def member_scales(config: TrainConfig) -> list[float]:
     return [math.sqrt(config.members * lmbda / config.lmbda) for lmbda in config.stack_lmbdas]
 
 
-def _start(model: VQCodec | UQCodec, sampler: Sampler, config: TrainConfig) -> None:
+def start_model(model: VQCodec | UQCodec, sampler: Sampler, config: TrainConfig) -> None:
     """Transforms from `init_from` (and its entropy model where it is of the same kind), VQ codebooks
     from the latents they produce."""
     if config.init_from:
@@ -261,7 +261,7 @@ def train(
                 opt.load_state_dict(saved["optimizers"][name])
         step, elapsed, counts = saved["step"], saved["elapsed"], saved.get("counts", counts)
     else:
-        _start(model, sampler, config)
+        start_model(model, sampler, config)
     precisions = _precisions(saved, resolve_precision(config.precision, device, config.N))
     model.transform_dtype = autocast_dtype(precisions[-1][1])
     memory_format = torch.channels_last if model.config.transform == "factorized" else torch.contiguous_format
