@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from codec.evaluation.codebooks import lattice_offsets
-from codec.models import VQCodec, build_model
+from codec.models import build_model
 from codec.training.campaign import load_plan
 from codec.training.config import TrainConfig
 from codec.training.heldout import HeldOutCrops
