@@ -22,24 +22,23 @@ from codec.training.recipe import CURVES
 BASELINES = ("hevc-444", "jpeg", "webp")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--folder", type=Path, default=Path("results/kodak"))
-    args = parser.parse_args()
-    folder, references = args.folder, args.folder / "reference"
-    curves = [folder / f"{name}.json" for name in CURVES if (folder / f"{name}.json").exists()]
-    baselines = [folder / f"{name}.json" for name in BASELINES if (folder / f"{name}.json").exists()]
+def report(folder: Path, curves: list[str], baselines: Path, command: str) -> None:
+    """rd.png, rd-low-rate.png, rd-quantizers.png and bdrate.md in `folder`, from its `<curve>.json`
+    files (the anchor `uq-aun.json` among them) and the baselines and published references in `baselines`."""
+    references = baselines / "reference"
+    learned = [folder / f"{name}.json" for name in curves if (folder / f"{name}.json").exists()]
+    others = [baselines / f"{name}.json" for name in BASELINES if (baselines / f"{name}.json").exists()]
     published = sorted(references.glob("*.json"))
-    hevc = [path for path in baselines if path.stem == "hevc-444"]
-    plot_rd(curves + baselines + published, folder / "rd.png", title="Kodak (real files)")
-    plot_rd(curves + baselines + published, folder / "rd-low-rate.png", title="Kodak (real files), up to 1 bpp", max_bpp=1.0)
-    plot_rd(curves, folder / "rd-quantizers.png", title="Kodak (real files): the quantizers under one recipe")
+    hevc = [path for path in others if path.stem == "hevc-444"]
+    plot_rd(learned + others + published, folder / "rd.png", title="Kodak (real files)")
+    plot_rd(learned + others + published, folder / "rd-low-rate.png", title="Kodak (real files), up to 1 bpp", max_bpp=1.0)
+    plot_rd(learned, folder / "rd-quantizers.png", title="Kodak (real files): the quantizers under one recipe")
     anchor = folder / "uq-aun.json"
     sections = [
-        "# Kodak BD-rates\n\nFrom the result JSONs beside this file (`python scripts/kodak_report.py`); "
+        f"# Kodak BD-rates\n\nFrom the result JSONs beside this file (`{command}`); "
         "negative = fewer bits than the anchor at equal PSNR-RGB.\n",
         "## Against our uq-aun anchor (paper 004, Table 1)\n\n"
-        + bd_rate_table(anchor, [c for c in curves if c != anchor] + hevc),
+        + bd_rate_table(anchor, [c for c in learned if c != anchor] + hevc),
         "## Our anchor and HEVC baseline against the published curves\n\n"
         + bd_rate_table(references / "bmshj2018-factorized.json", [anchor])
         + "\n"
@@ -47,6 +46,13 @@ def main() -> None:
     ]
     (folder / "bdrate.md").write_text("\n".join(sections))
     print(f"wrote rd.png, rd-low-rate.png, rd-quantizers.png and bdrate.md in {folder}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folder", type=Path, default=Path("results/kodak"))
+    args = parser.parse_args()
+    report(args.folder, list(CURVES), args.folder, "python scripts/kodak_report.py")
 
 
 if __name__ == "__main__":

@@ -79,6 +79,7 @@ def test_resumed_from_committed_state_in_a_fresh_folder_ends_with_the_same_weigh
         ("[jobs.other]\nlearning_rate = 0.1", "unknown field 'learning_rate'"),
         ("[jobs.other]\nafter = ['missing']", "unknown job 'missing'"),
         ("[jobs.a]\nafter = ['b']\n[jobs.b]\nafter = ['a']", "cycle"),
+        ("[curves]\nuq = ['base', 'nope']", "curve 'uq' names unknown job 'nope'"),
     ],
 )
 def test_a_bad_plan_is_refused_naming_what_is_wrong(tmp_path, extra, message):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-METHODS = ("cubic", "akima")
+METHODS = ("akima", "pchip", "cubic")
+"""Interpolations of the BD-rate table, headline first: akima and pchip follow a short curve's points
+without the overshoot of a cubic fit, which on 4-point curves gave +515% where akima gave +7.7%."""
 
 
 def load_curve(path: Path, metric: str = "psnr-rgb") -> tuple[str, list[float], list[float]]:
@@ -39,13 +41,14 @@ def bd_rate(anchor: Path, test: Path, method: str = "cubic", metric: str = "psnr
 
 
 def bd_rate_table(anchor: Path, tests: list[Path]) -> str:
-    """A Markdown table: BD-rate of each test curve against `anchor` (cubic and akima), the PSNR range
+    """A Markdown table: BD-rate of each test curve against `anchor` (each of METHODS), the PSNR range
     the two curves share (the only one a BD-rate averages over), how many of the curve's points are on
     its RD front (the rest are dominated and left out), and the mean codebook utilization and
     perplexity over the curve's models where the file records them."""
     lines = [
-        "| curve | BD-rate cubic | BD-rate akima | PSNR range compared (dB) | points on the RD front | codebook utilization | perplexity |",
-        "|---|---|---|---|---|---|---|",
+        "| curve | " + " | ".join(f"BD-rate {method}" for method in METHODS)
+        + " | PSNR range compared (dB) | points on the RD front | codebook utilization | perplexity |",
+        "|---|" + "---|" * (len(METHODS) + 4),
     ]
     anchor_quality = rd_front(*load_curve(anchor)[1:])[1]
     for test in tests:

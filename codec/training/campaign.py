@@ -20,6 +20,9 @@ A plan is a TOML file:
     after = ["pretrain"]               # starts when these are done, from the first one's final weights
     lmbda = 0.025
 
+    [curves]                           # RD curves: one job per rate point (scripts/campaign_curves.py)
+    uq-aun = ["uq-aun-q3"]
+
 Each job runs in its own process (`python -m codec.training.campaign job ...`) with its share of the
 cores: one job per core gives more steps per hour than one job on all of them (two one-thread uq-aun
 jobs make 1.39x the steps of one two-thread job at N=M=64, 1.36x at N=128/M=192: results/training/
@@ -55,7 +58,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-PLAN_KEYS = {"name", "runs", "state", "milestone_minutes", "milestone_cap_mb", "defaults", "jobs"}
+PLAN_KEYS = {"name", "runs", "state", "milestone_minutes", "milestone_cap_mb", "defaults", "jobs", "curves"}
 POLL_SECONDS = 2.0
 
 
@@ -85,6 +88,8 @@ class Plan:
     milestone_cap_mb: float
     jobs: dict[str, Job]
     """In an order where every job comes after the jobs it starts from."""
+    curves: dict[str, tuple[str, ...]]
+    """RD curves the plan's jobs make: curve name -> its jobs, one per rate point."""
 
     def milestone(self, job: str) -> Path:
         return self.state / f"{job}.pt"
@@ -130,6 +135,11 @@ def load_plan(path: str | Path) -> Plan:
         except (TypeError, ValueError) as error:
             raise CampaignError(f"{path}: job {job_name!r}: {error}") from None
         jobs[job_name] = Job(job_name, table, after)
+    curves = {curve: tuple(members) for curve, members in raw.get("curves", {}).items()}
+    for curve, members in curves.items():
+        stray = [member for member in members if member not in jobs]
+        if stray or not members:
+            raise CampaignError(f"{path}: curve {curve!r} " + (f"names unknown job {stray[0]!r}" if stray else "has no jobs"))
     return Plan(
         path=path,
         name=name,
@@ -138,6 +148,7 @@ def load_plan(path: str | Path) -> Plan:
         milestone_minutes=float(raw.get("milestone_minutes", 30)),
         milestone_cap_mb=float(raw.get("milestone_cap_mb", 40)),
         jobs={job: jobs[job] for job in _dependency_order(jobs, path)},
+        curves=curves,
     )
 
 
