@@ -23,7 +23,7 @@ from codec.evaluation.codebooks import lattice_offsets
 from codec.models import build_model
 from codec.training.campaign import load_plan
 from codec.training.config import TrainConfig
-from codec.training.heldout import HeldOutCrops
+from codec.training.heldout import BATCH, HeldOutCrops
 from codec.training.loop import start_model, make_sampler, model_config
 
 FAR = 0.1
@@ -50,7 +50,7 @@ def report(config: TrainConfig, milestone: Path, crops: HeldOutCrops) -> dict:
     off_lattice = lattice_offsets(codebooks).norm(dim=-1)
     moved = (codebooks - start.quantizer.codebooks).norm(dim=-1)
     used = torch.zeros_like(moved, dtype=torch.bool)
-    for batch in crops.crops.split(8):
+    for batch in crops.crops.split(BATCH):
         indices = trained.to_symbols(trained.analysis(batch))
         used.scatter_(1, indices, True)
     return {
@@ -71,11 +71,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     plan = load_plan(args.plan)
     result = {"held_out": None, "jobs": {}}
+    crops_of: dict[str, HeldOutCrops] = {}  # jobs share their held-out folder: read it once
     for job, spec in plan.jobs.items():
         config = TrainConfig(**spec.fields)
         if config.quantizer != "vq" or not plan.milestone(job).exists():
             continue
-        crops = HeldOutCrops(config.heldout)
+        if config.heldout not in crops_of:
+            crops_of[config.heldout] = HeldOutCrops(config.heldout)
+        crops = crops_of[config.heldout]
         result["held_out"] = crops.description
         result["jobs"][job] = report(config, plan.milestone(job), crops)
         print(job, json.dumps(result["jobs"][job]))

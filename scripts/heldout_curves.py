@@ -77,13 +77,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     plan = load_plan(args.plan)
     curves = {}
+    crops_of: dict[str, HeldOutCrops] = {}  # jobs share their held-out folder: read it once
     for job in args.jobs or plan.jobs:
         config = TrainConfig(**plan.jobs[job].fields)
         if not config.heldout:
             raise SystemExit(f"job {job} of {args.plan} has no held-out folder (`heldout`)")
         # a resumed job logs again from its checkpoint: the last measurement of a step is kept
         logged = {e["step"]: {"step": e["step"], **e["heldout"], "from": "log"} for e in log_entries(plan, job, last=None) if "heldout" in e}
-        crops = HeldOutCrops(config.heldout)
+        if config.heldout not in crops_of:
+            crops_of[config.heldout] = HeldOutCrops(config.heldout)
+        crops = crops_of[config.heldout]
         points = list(logged.values()) + history(config, plan.milestone(job), crops, set(logged))
         if points:
             curves[job] = sorted(points, key=lambda p: p["step"])
