@@ -134,3 +134,17 @@ def image_paths(folder: str | Path) -> list[Path]:
     if not paths:
         raise FileNotFoundError(f"no images in {folder}")
     return paths
+
+
+def folder_pixels(folder: str | Path, progress: str | None = None) -> list[np.ndarray]:
+    """Every image of `folder` as (H, W, 3) uint8 RGB, in `image_paths` order; `progress` labels a bar."""
+    paths = image_paths(folder)
+    if progress:
+        from tqdm import tqdm  # only training shows a bar; the codec's own reads need no tqdm
+
+        paths = tqdm(paths, desc=progress, leave=False)
+    pixels = []
+    for path in paths:
+        with Image.open(path) as image:
+            pixels.append(np.asarray(image.convert("RGB")))
+    return pixels

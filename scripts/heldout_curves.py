@@ -14,6 +14,7 @@ import argparse
 import io
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -26,8 +27,11 @@ from codec.training.loop import model_config
 
 
 def committed_versions(path: Path) -> list[str]:
-    """Commits that changed `path`, oldest first."""
-    log = subprocess.run(["git", "log", "--format=%H", "--", str(path)], capture_output=True, text=True, check=True)
+    """Commits that changed `path`, oldest first; none (and a line saying so) outside a git checkout."""
+    log = subprocess.run(["git", "log", "--format=%H", "--", str(path)], capture_output=True, text=True, check=False)
+    if log.returncode:
+        print(f"no git history for {path} (only its log is measured): {log.stderr.strip().splitlines()[-1]}", file=sys.stderr)
+        return []
     return log.stdout.split()[::-1]
 
 

@@ -177,3 +177,38 @@ def test_the_status_shows_each_job_s_heldout_loss_and_its_fall_over_the_last_fif
     row = next(line for line in status_table(plan).splitlines() if line.startswith("base "))
     assert row.split()[-2:] == ["2.0000", "(+9.09%)"]  # 2.2 at step 800 -> 2.0 at step 1000
     assert status_table(plan).splitlines()[-1].endswith(" -")  # "ours" has measured nothing
+
+
+def _log_with_heldout(plan) -> None:
+    log = plan.runs / "base" / "log.jsonl"
+    log.parent.mkdir(parents=True)
+    entries = [{"step": s, "seconds": float(s), "heldout": {"loss": 3.0 - s / 1000}} for s in range(100, 1001, 100)]
+    log.write_text("".join(json.dumps(entry) + "\n" for entry in entries))
+
+
+def test_the_status_read_by_a_reader_that_stops_early_is_no_error(tmp_path):
+    plan = write_plan(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "scripts/campaign.py", str(plan), "--status"],
+        cwd=Path(__file__).parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # as `--status | head -0` would, before the table is written
+    assert process.wait(timeout=60) == 0
+    assert process.stderr.read() == b""
+
+
+def test_heldout_curves_of_a_plan_outside_git_measure_its_log_and_say_there_is_no_history(tmp_path):
+    from PIL import Image
+
+    from tests.helpers import random_image
+
+    (tmp_path / "heldout").mkdir()
+    Image.fromarray(random_image(32, 32)).save(tmp_path / "heldout" / "a.png")
+    plan = write_plan(tmp_path, extra=f'heldout = "{tmp_path / "heldout"}"')
+    _log_with_heldout(load_plan(plan))
+    out = tmp_path / "curves"
+    command = [sys.executable, "scripts/heldout_curves.py", str(plan), "--out", str(out), "--jobs", "base"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert result.returncode == 0, result.stderr
+    assert [p["step"] for p in json.loads(out.with_suffix(".json").read_text())["base"]] == list(range(100, 1001, 100))
+    assert len(result.stderr.strip().splitlines()) == 1 and "no git history" in result.stderr

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
-from tqdm import tqdm
 
-from codec.images import image_paths
+from codec.images import folder_pixels
 
 
 class CropSampler:
@@ -19,12 +16,11 @@ class CropSampler:
     """
 
     def __init__(self, folder: str | Path, crop: int, seed: int) -> None:
-        self.images = []
-        for path in tqdm(image_paths(folder), desc="loading training images", leave=False):
-            with Image.open(path) as image:
-                pixels = np.asarray(image.convert("RGB"))
-            if min(pixels.shape[:2]) >= crop:
-                self.images.append(torch.from_numpy(pixels.copy()).permute(2, 0, 1))
+        self.images = [
+            torch.from_numpy(pixels.copy()).permute(2, 0, 1)
+            for pixels in folder_pixels(folder, progress="loading training images")
+            if min(pixels.shape[:2]) >= crop
+        ]
         if not self.images:
             raise ValueError(f"no image in {folder} is at least {crop}x{crop}")
         self.crop = crop

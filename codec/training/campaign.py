@@ -480,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan = load_plan(args.plan)
         if args.status:
-            print(status_table(plan))
+            _print_to_pipe(status_table(plan))
             return 0
         code = run_campaign(plan, args.cores, args.minutes, args.max_steps, show=not args.quiet)
     except CampaignError as error:
@@ -490,6 +490,14 @@ def main(argv: list[str] | None = None) -> int:
         export_state(plan, args.export)
     print(status_table(plan))
     return code
+
+
+def _print_to_pipe(text: str) -> None:
+    """Print `text`; a reader that stops early (`--status | head`) is not an error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
 
 
 def _job_main(argv: list[str]) -> int:

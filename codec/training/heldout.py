@@ -9,11 +9,9 @@ whatever precision the run trains in, so the curve does not jump where a resumed
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-from PIL import Image
 
-from codec.images import image_paths
+from codec.images import folder_pixels
 from codec.models import UQCodec, VQCodec, bits_per_pixel, psnr
 
 HELDOUT_SIDE = 256
@@ -25,10 +23,7 @@ class HeldOutCrops:
     """The center crops of a folder's images, held in memory, and the loss a model scores on them."""
 
     def __init__(self, folder: str) -> None:
-        pixels = []
-        for path in image_paths(folder):
-            with Image.open(path) as image:
-                pixels.append(np.asarray(image.convert("RGB")))
+        pixels = folder_pixels(folder)
         side = min([HELDOUT_SIDE] + [min(p.shape[:2]) // 16 * 16 for p in pixels])
         if side < 16:
             raise ValueError(f"the images of {folder} are too small for held-out crops (at least 16x16)")
