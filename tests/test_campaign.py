@@ -175,7 +175,7 @@ def test_the_status_shows_each_job_s_heldout_loss_and_its_fall_over_the_last_fif
             entry["heldout"] = {"loss": 3.0 - entry["step"] / 1000}
     log.write_text("".join(json.dumps(entry) + "\n" for entry in entries))
     row = next(line for line in status_table(plan).splitlines() if line.startswith("base "))
-    assert row.split()[-2:] == ["2.0000", "(+9.09%)"]  # 2.2 at step 800 -> 2.0 at step 1000
+    assert row.split()[-2:] == ["2.0000", "(+10.00%)"]  # 0.2 lower than 200 steps back, 2.0 now
     assert status_table(plan).splitlines()[-1].endswith(" -")  # "ours" has measured nothing
 
 
@@ -212,3 +212,18 @@ def test_heldout_curves_of_a_plan_outside_git_measure_its_log_and_say_there_is_n
     assert result.returncode == 0, result.stderr
     assert [p["step"] for p in json.loads(out.with_suffix(".json").read_text())["base"]] == list(range(100, 1001, 100))
     assert len(result.stderr.strip().splitlines()) == 1 and "no git history" in result.stderr
+
+
+@pytest.mark.parametrize("saved, total, done", [
+    ({"step": 400, "plateau_at": 360, "end": 400}, 400, True),
+    ({"step": 380, "plateau_at": 360, "end": 400}, 400, False),
+    ({"step": 400, "plateau_at": None, "end": 600}, 600, False),
+    ({"step": 600}, 600, True),  # a checkpoint from before the plateau test
+])
+def test_a_job_whose_run_plateaued_is_done_at_the_step_it_ended(tmp_path, saved, total, done):
+    from codec.training.campaign import progress
+
+    plan = load_plan(write_plan(tmp_path, base_steps=600))
+    plan.milestone("base").parent.mkdir(parents=True)
+    torch.save(saved, plan.milestone("base"))
+    assert (progress(plan, "base").total, progress(plan, "base").done) == (total, done)

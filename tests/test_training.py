@@ -234,11 +234,51 @@ def test_the_heldout_loss_is_float32_whatever_the_training_precision_and_leaves_
     assert more_weight["bpp"] == fp32["bpp"] and more_weight["loss"] > fp32["loss"]
 
 
-def test_the_plateau_test_compares_the_heldout_loss_with_its_value_a_fifth_of_the_steps_back():
-    entries = [{"step": s, "heldout": {"loss": loss}} for s, loss in [(100, 3.0), (800, 2.0), (900, 1.99), (1000, 1.98)]]
-    assert relative_change(entries) == pytest.approx(0.01)  # step 800 is the last at or before 1000 * 0.8
-    assert relative_change(entries[:1]) is None
-    assert relative_change([{"step": 1000, "loss": 2.0}] + entries[2:]) is None  # nothing measured 20% back
+def test_the_plateau_test_reads_the_fall_over_the_last_fifth_off_a_line_through_the_last_two_fifths():
+    line = [{"step": s, "heldout": {"loss": 3.0 - s / 1000}} for s in range(100, 1001, 100)]
+    assert relative_change(line) == pytest.approx(0.2 / 2.0)  # 0.2 lower than 200 steps back, 2.0 now
+    jitter = [{"step": e["step"], "heldout": {"loss": 2.0 + 0.05 * (-1) ** (e["step"] // 100)}} for e in line]
+    assert abs(relative_change(jitter)) < 0.01  # +-2.5% from one measurement to the next is no trend
+    assert relative_change(line[-3:]) is None  # too few measurements
+    recent = [{"step": s, "heldout": {"loss": 1.0}} for s in (850, 900, 950, 1000)]
+    assert relative_change(line[:1] + recent) is None  # none as far back as step 800
+    assert relative_change([{"step": 5}] + line[-5:]) == pytest.approx(0.1)  # lines without a measurement do not count
+
+
+def test_the_schedule_drops_and_ends_where_the_heldout_loss_plateaus_and_not_before():
+    from codec.training.loop import Schedule
+
+    config = TrainConfig(steps=1000, lr=1e-3, lr_drop_at=0.9, heldout="x", plateau=0.005, plateau_min_steps=300)
+    schedule = Schedule(config)
+    assert (schedule.drop, schedule.end, schedule.learning_rate(899), schedule.learning_rate(900)) == (900, 1000, 1e-3, 1e-4)
+    falling = [{"step": s, "heldout": {"loss": 2.0 - s / 1000}} for s in (100, 200, 300, 400)]
+    flat = [{"step": s, "heldout": {"loss": 1.0}} for s in range(100, 401, 50)]
+    assert Schedule(config).test_plateau(200, flat[:2]) is None  # before plateau_min_steps
+    assert schedule.test_plateau(400, falling) is None  # fell 6% over the last fifth
+    assert schedule.test_plateau(400, flat) == {"fall": 0.0, "drop_from": 400, "end": 445}
+    assert (schedule.learning_rate(399), schedule.learning_rate(400), schedule.end) == (1e-3, 1e-4, 445)
+    assert schedule.test_plateau(440, flat) is None  # found once
+    assert Schedule(dataclasses.replace(config, plateau=0.0)).test_plateau(400, flat) is None
+    with pytest.raises(ValueError, match="held-out"):
+        TrainConfig(plateau=0.005)
+
+
+def test_a_run_that_plateaus_ends_early_and_a_resumed_one_keeps_where_it_dropped(image_folder, tmp_path):
+    # plateau = 1: any held-out loss that did not halve counts as flat, so the test fires at its first chance
+    config = TrainConfig(method="uq-aun", data=str(image_folder), out=str(tmp_path), steps=40, lr_drop_at=0.5, log_every=100,
+                         heldout=str(image_folder), heldout_every=1, plateau=1.0, plateau_min_steps=10, checkpoint_seconds=0,
+                         precision="fp32", **TINY)
+    train(config, stop=lambda step: step == 14)
+    assert torch.load(tmp_path / CHECKPOINT, weights_only=True)["plateau_at"] == 10
+    run = train(config)
+    lines = [json.loads(line) for line in (tmp_path / LOG).read_text().splitlines()]
+    plateaus = [line["plateau"] for line in lines if "plateau" in line]
+    assert len(plateaus) == 1 and (plateaus[0]["drop_from"], plateaus[0]["end"]) == (10, 20)
+    assert lines[-1]["step"] == 20
+    optimizers = torch.load(tmp_path / CHECKPOINT, weights_only=True)["optimizers"]
+    assert {group["lr"] for name, opt in optimizers.items() if name != "aux" for group in opt["param_groups"]} == {config.lr * 0.1}
+    record = load_exported(run.exported).record
+    assert (record["steps_run"], record["lr_drop_from"], record["training"]["steps"]) == (20, 10, 40)
 
 
 def test_a_fine_tune_starts_from_the_pretrained_transforms_and_entropy_model(image_folder, tmp_path):

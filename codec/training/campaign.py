@@ -209,12 +209,15 @@ def run_job(plan: Plan, job: str, threads: int, deadline: float, max_steps: int,
     last_milestone = [time.monotonic()]
 
     def on_checkpoint(path: Path, step: int) -> None:
-        if time.monotonic() - last_milestone[0] > plan.milestone_minutes * 60 or step >= config.steps or stop(step):
+        if time.monotonic() - last_milestone[0] > plan.milestone_minutes * 60 or stop(step):
             write_milestone(plan, job, path)
             last_milestone[0] = time.monotonic()
 
     run = train(config, stop=stop, on_checkpoint=on_checkpoint)
-    return 0 if run.exported is not None else STOPPED
+    if run.exported is None:
+        return STOPPED
+    write_milestone(plan, job, out / CHECKPOINT)  # the last step's, at `steps` or where a plateau ended it
+    return 0
 
 
 STOPPED = 3
@@ -272,8 +275,8 @@ def progress(plan: Plan, job: str) -> JobProgress:
         first, last = entries[max(0, len(entries) - 40)], entries[-1]
         if last["seconds"] > first["seconds"] and last["step"] > first["step"]:
             speed = (last["step"] - first["step"]) / (last["seconds"] - first["seconds"]) * 3600
-    total = plan.jobs[job].steps
-    milestone = milestones.milestone_step(plan.milestone(job))
+    milestone, early_end = milestones.milestone_progress(plan.milestone(job))
+    total = early_end or plan.jobs[job].steps  # a job that plateaued ends early (TrainConfig.plateau)
     return JobProgress(max(step, milestone), total, speed, milestone >= total)
 
 

@@ -115,6 +115,13 @@ class TrainConfig:
     records the loss, bpp and PSNR on their center crops (codec/training/heldout.py); empty = none."""
     heldout_every: int = 1000
     """Steps between held-out measurements."""
+    plateau: float = 0.0
+    """With `heldout`, end the run where its held-out loss plateaus: at a measurement from
+    `plateau_min_steps` on, a fall of less than this fraction over the last 20% of the steps (0.005 =
+    0.5%) starts the learning-rate drop there, and the run ends after the drop's usual share (1 -
+    lr_drop_at) of all its steps. `steps` stays the most it runs; 0 = always run `steps`."""
+    plateau_min_steps: int = 0
+    """The first step at which the plateau test is taken."""
 
     def __post_init__(self) -> None:
         from codec.training.methods import method  # the registry imports torch: only when a run is configured
@@ -123,6 +130,8 @@ class TrainConfig:
         for name, choices in CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ValueError(f"unknown {name.replace('_', ' ')} {getattr(self, name)!r} (choose from {', '.join(choices)})")
+        if self.plateau and not self.heldout:
+            raise ValueError("the plateau test needs a held-out folder (`heldout`)")
         if self.stack_lmbdas and (not self.source or len(self.stack_seeds) != len(self.stack_lmbdas) or self.clip_grad_norm):
             raise ValueError("stacked codecs need a toy source, one seed per lambda, and no gradient clipping (it would couple them)")
 

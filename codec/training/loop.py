@@ -32,7 +32,7 @@ from codec.models import ModelConfig, UQCodec, VQCodec, build_model
 from codec.quantizers import codebook_usage, index_counts
 from codec.training.codebook_init import init_codebooks_from_latents, reactivate_dead_codewords
 from codec.training.config import TrainConfig
-from codec.training.heldout import HeldOutCrops
+from codec.training.heldout import HeldOutCrops, relative_change
 from codec.data import Sampler
 from codec.data.crops import CropSampler
 from codec.data.toy import SourceSampler, StackedSourceSampler
@@ -149,7 +149,7 @@ def describe_precisions(precisions: list) -> str:
     return ", ".join(f"{precision} from step {step}" for step, precision in precisions)
 
 
-def _save_checkpoint(path: Path, step: int, model, optimizers: dict, config: TrainConfig, elapsed: float, counts, precisions: list) -> None:
+def _save_checkpoint(path: Path, step: int, model, optimizers: dict, schedule: Schedule, elapsed: float, counts, precisions: list) -> None:
     """Write the checkpoint atomically, keeping the one before it as PREVIOUS_CHECKPOINT."""
     if path.exists():
         os.replace(path, path.with_name(PREVIOUS_CHECKPOINT))
@@ -158,12 +158,14 @@ def _save_checkpoint(path: Path, step: int, model, optimizers: dict, config: Tra
         {
             "step": step,
             "elapsed": elapsed,
-            "config": asdict(config),
+            "config": asdict(schedule.config),
             "precision": precisions[-1][1],
             "precisions": precisions,
             "model": model.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
             "counts": counts,
+            "plateau_at": schedule.plateau_at,
+            "end": schedule.end,
         },
         buffer,
     )
@@ -185,8 +187,58 @@ def _seed_noise(config: TrainConfig, step: int, rank: int, world: int) -> None:
     torch.manual_seed(int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0]))
 
 
-def _learning_rate(config: TrainConfig, step: int) -> float:
-    return config.lr * (0.1 if step >= config.lr_drop_at * config.steps else 1.0)
+@dataclass
+class Schedule:
+    """Where a run's learning rate drops (10x) and where the run ends: at `lr_drop_at` of its steps and
+    at `steps`, or earlier where its held-out loss plateaus (TrainConfig.plateau)."""
+
+    config: TrainConfig
+    plateau_at: int | None = None
+    """The step whose held-out measurement found the plateau (None: not found)."""
+
+    @property
+    def drop(self) -> float:
+        return self.config.lr_drop_at * self.config.steps if self.plateau_at is None else self.plateau_at
+
+    @property
+    def end(self) -> int:
+        if self.plateau_at is None or self.config.lr_drop_at <= 0:
+            return self.config.steps
+        return min(self.config.steps, math.ceil(self.plateau_at / self.config.lr_drop_at))
+
+    def learning_rate(self, step: int) -> float:
+        return self.config.lr * (0.1 if step >= self.drop else 1.0)
+
+    def test_plateau(self, step: int, measured: list[dict]) -> dict | None:
+        """After the held-out measurement of `step` (`measured`: the run's log lines with one, this
+        step's last): when the loss has plateaued, drop from here, and say so for the log."""
+        config = self.config
+        if not config.plateau or self.plateau_at is not None or step < config.plateau_min_steps or step >= self.drop:
+            return None
+        fall = relative_change(measured)
+        if fall is None or fall >= config.plateau:
+            return None
+        self.plateau_at = step
+        return {"fall": round(fall, 5), "drop_from": step, "end": self.end}
+
+
+def _shared_step(step: int | None, rank: int) -> int | None:
+    """Rank 0's `step` on every process (None travels as -1)."""
+    shared = torch.tensor([-1 if step is None or rank else step])
+    dist.broadcast(shared, src=0)
+    return None if int(shared) < 0 else int(shared)
+
+
+def _measured_heldout(out: Path, upto: int) -> list[dict]:
+    """The held-out measurements a resumed run's log holds up to its checkpoint's step, one per step."""
+    if not (out / LOG).exists():
+        return []
+    by_step = {}
+    for line in (out / LOG).read_text().splitlines():
+        entry = json.loads(line) if line.strip() else {}
+        if "heldout" in entry and entry["step"] <= upto:
+            by_step[entry["step"]] = {"step": entry["step"], "heldout": entry["heldout"]}
+    return [by_step[step] for step in sorted(by_step)]
 
 
 def load_checkpoint(out: Path, device: torch.device | str = "cpu") -> dict | None:
@@ -252,6 +304,7 @@ def train(
     is_vq = isinstance(model, VQCodec)
     counts = torch.zeros(model.quantizer.groups, config.codebook_size, device=device) if is_vq else None
     step, elapsed = 0, 0.0
+    schedule = Schedule(config)
     checkpoint_path = out / CHECKPOINT
     saved = load_checkpoint(out, device)
     if saved is not None:
@@ -260,6 +313,7 @@ def train(
             if name in saved["optimizers"]:  # a milestone without optimizer state re-warms it
                 opt.load_state_dict(saved["optimizers"][name])
         step, elapsed, counts = saved["step"], saved["elapsed"], saved.get("counts", counts)
+        schedule.plateau_at = saved.get("plateau_at")
     else:
         start_model(model, sampler, config)
     precisions = _precisions(saved, resolve_precision(config.precision, device, config.N))
@@ -272,18 +326,19 @@ def train(
     model.train()
     run_step = method(config.method).step
     heldout = HeldOutCrops(config.heldout) if config.heldout and rank == 0 else None
+    measured = _measured_heldout(out, step) if heldout is not None else []
     last_save = time.monotonic()
     started = time.monotonic() - elapsed
     share = config.batch // world
     with open(out / LOG, "a") if rank == 0 else open(os.devnull, "w") as log, tqdm(
         total=config.steps, initial=step, desc=f"train {config.method}", disable=rank != 0
     ) as bar:
-        while step < config.steps:
+        while step < schedule.end:
             _seed_noise(config, step, rank, world)
             for name, opt in optimizers.items():
                 for group in opt.param_groups:
                     if name != "aux":
-                        group["lr"] = _learning_rate(config, step) * group.get("lr_scale", 1.0)
+                        group["lr"] = schedule.learning_rate(step) * group.get("lr_scale", 1.0)
             batch = sampler.batch(step, config.batch)[rank * share : (rank + 1) * share].to(device, memory_format=memory_format)
             result = run_step(model, batch, optimizers, config)
             if not math.isfinite(result.loss):
@@ -304,8 +359,8 @@ def train(
                         dist.broadcast(model.quantizer.codebooks.data, src=0)
                         dist.broadcast(model.entropy.logits.data, src=0)
                     counts.zero_()
-            measure_heldout = heldout is not None and (step % config.heldout_every == 0 or step == config.steps)
-            if step % config.log_every == 0 or step == config.steps or measure_heldout:
+            measure_heldout = heldout is not None and (step % config.heldout_every == 0 or step == schedule.end)
+            if step % config.log_every == 0 or step == schedule.end or measure_heldout:
                 entry.update(result.trace)
                 if result.indices is not None:
                     entry["utilization"], entry["perplexity"] = codebook_usage(
@@ -313,16 +368,22 @@ def train(
                     )
                 if measure_heldout:
                     entry["heldout"] = heldout.measure(model, config.lmbda)
+                    measured.append({"step": step, "heldout": entry["heldout"]})
+                    plateau = schedule.test_plateau(step, measured)
+                    if plateau is not None:
+                        entry["plateau"] = plateau
                 if monitor is not None and rank == 0:
                     entry.update(monitor(model.eval()))
                     model.train()
                 log.write(json.dumps(entry) + "\n")
                 log.flush()
                 bar.set_postfix(bpp=f"{result.bpp:.3f}", psnr=f"{result.psnr:.2f}")
-            stopping = step < config.steps and stop(step)
-            due = time.monotonic() - last_save > config.checkpoint_seconds or step == config.steps or stopping
+            if world > 1 and config.plateau and step % config.heldout_every == 0:  # rank 0 alone measured
+                schedule.plateau_at = _shared_step(schedule.plateau_at, rank)
+            stopping = step < schedule.end and stop(step)
+            due = time.monotonic() - last_save > config.checkpoint_seconds or step == schedule.end or stopping
             if rank == 0 and due:
-                _save_checkpoint(checkpoint_path, step, model, optimizers, config, time.monotonic() - started, counts, precisions)
+                _save_checkpoint(checkpoint_path, step, model, optimizers, schedule, time.monotonic() - started, counts, precisions)
                 on_checkpoint(checkpoint_path, step)
                 last_save = time.monotonic()
             if stopping:
@@ -330,6 +391,8 @@ def train(
     if rank == 0:
         record = {
             "training": asdict(config),
+            "steps_run": step,
+            "lr_drop_from": math.ceil(schedule.drop),
             "data": sampler.description,
             "wall_seconds": round(time.monotonic() - started, 1),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, {device.type}",

@@ -11,23 +11,31 @@ from pathlib import Path
 from codec.files import atomic_write
 from codec.training.run_folder import CHECKPOINT, LOG
 
-_STEPS: dict[tuple[Path, int, int], int] = {}
+_PROGRESS: dict[tuple[Path, int, int], tuple[int, int | None]] = {}
 
 
-def milestone_step(path: Path) -> int:
-    """The step a milestone reached (-1 when there is none or it cannot be read); read once per version."""
+def milestone_progress(path: Path) -> tuple[int, int | None]:
+    """(the step a milestone reached, the step its run ends at when the run set it early, else None);
+    (-1, None) when there is none or it cannot be read. Read once per version of the file."""
     import torch
 
     if not path.exists():
-        return -1
+        return -1, None
     stat = path.stat()
     key = (path, stat.st_mtime_ns, stat.st_size)
-    if key not in _STEPS:
+    if key not in _PROGRESS:
         try:
-            _STEPS[key] = int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            early = saved.get("end") if saved.get("plateau_at") is not None else None
+            _PROGRESS[key] = int(saved["step"]), early
         except Exception:  # a damaged milestone counts as none: the run resumes from its own folder
-            _STEPS[key] = -1
-    return _STEPS[key]
+            _PROGRESS[key] = -1, None
+    return _PROGRESS[key]
+
+
+def milestone_step(path: Path) -> int:
+    """The step a milestone reached (-1 when there is none or it cannot be read)."""
+    return milestone_progress(path)[0]
 
 
 def write_milestone(checkpoint: Path, milestone: Path, log: Path, cap_mb: float) -> None:
