@@ -1,0 +1,79 @@
+"""Does a smaller codebook lose anything? A VQ job's start, built at several codebook sizes, scored on held-out crops.
+
+The job's start (its `init_from` transforms, codewords and logits from their latents as `codebook_init`
+builds them) is rebuilt at each `--sizes` K and measured on the held-out crops through actual
+quantization: loss, bpp and PSNR (codec/training/heldout.py), and the share of latent vectors whose
+codeword is not the one the largest K picks. With the lattice starts, a smaller K keeps the lattice
+points most latents fall nearest to, so what it loses are the vectors out in the tails. Training
+moves codewords little at the paper's codebook learning rate (results/kodak/RECIPE.md, "Stage 3
+probe"), so the start is where the comparison of sizes is decided.
+
+    python scripts/codebook_size_probe.py scripts/plans/kodak-192-probe.toml ours-4d-k4096-cb1 --sizes 4096 32768 \\
+        --out results/kodak/probe-192/codebook-size.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+
+from codec.models import VQCodec, build_model
+from codec.training.campaign import load_plan
+from codec.training.config import TrainConfig
+from codec.training.heldout import BATCH, HeldOutCrops
+from codec.training.loop import make_sampler, model_config, start_model
+
+
+@torch.no_grad()
+def codeword_choices(model: VQCodec, crops: HeldOutCrops) -> torch.Tensor:
+    """The codeword each latent vector of the crops takes, (G, P) over all crops, as coordinates (G, P, d)."""
+    model.eval()
+    chosen = []
+    for batch in crops.crops.split(BATCH):
+        vectors = model.quantizer.to_vectors(model.analysis(batch))
+        chosen.append(model.quantizer.lookup(model.quantizer.nearest(vectors)))
+    return torch.cat(chosen, dim=1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("plan", type=Path)
+    parser.add_argument("job", help="a VQ job of the plan: its start is rebuilt at each size")
+    parser.add_argument("--sizes", type=int, nargs="+", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    plan = load_plan(args.plan)
+    if args.job not in plan.jobs:
+        raise SystemExit(f"{args.plan} has no job {args.job!r}")
+    base = TrainConfig(**plan.jobs[args.job].fields)
+    if base.quantizer != "vq" or not base.heldout:
+        raise SystemExit(f"job {args.job} is not a VQ job with a held-out folder")
+    crops = HeldOutCrops(base.heldout)
+    sampler = make_sampler(base)
+    results, choices = {}, {}
+    for size in sorted(args.sizes):
+        config = dataclasses.replace(base, codebook_size=size)
+        torch.manual_seed(config.seed)
+        model = build_model(model_config(config))
+        start_model(model, sampler, config)
+        results[size] = crops.measure(model, config.lmbda)
+        choices[size] = codeword_choices(model, crops)
+    largest = max(args.sizes)
+    for size in results:
+        differs = (choices[size] != choices[largest]).any(-1)
+        results[size]["share_of_vectors_on_another_codeword_than_k_" + str(largest)] = round(float(differs.double().mean()), 6)
+    report = {"plan": str(args.plan), "job": args.job, "heldout": crops.description, "lambda": base.lmbda,
+              "at": "the job's start (no training)", "sizes": {str(k): v for k, v in results.items()}}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report["sizes"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
