@@ -202,7 +202,7 @@ class VqSte(Method):
         return _result(loss, bpp, mse, out.indices)
 
 
-def _mean_squared_radius(vectors: torch.Tensor, quantized: torch.Tensor) -> torch.Tensor:
+def mean_squared_radius(vectors: torch.Tensor, quantized: torch.Tensor) -> torch.Tensor:
     """Per group, the mean squared distance to the nearest codeword, (G, 1, 1): the kernel width of the
     mixture surrogate and the temperature of the relaxed assignments."""
     return ((vectors - quantized) ** 2).sum(-1).mean(1).clamp_min(1e-6)[:, None, None].detach()
@@ -217,7 +217,7 @@ def _sphere_approximation(model: VQCodec, vectors: torch.Tensor, config: TrainCo
     noisy = sphere_noise(vectors, quantized, config.sphere_radius_cap)
     if config.rate_gradient == "sphere":
         return noisy, sphere_rate_surrogate(model, vectors, quantized, indices)
-    return noisy, mixture_rate_bits(model, noisy, _mean_squared_radius(vectors, quantized))
+    return noisy, mixture_rate_bits(model, noisy, mean_squared_radius(vectors, quantized))
 
 
 def _relaxed_approximation(assignment: Callable) -> Callable:
@@ -227,7 +227,7 @@ def _relaxed_approximation(assignment: Callable) -> Callable:
         quantizer = model.quantizer
         with torch.no_grad():
             quantized = quantizer.lookup(quantizer.nearest(vectors))
-            temperature = _mean_squared_radius(vectors, quantized)
+            temperature = mean_squared_radius(vectors, quantized)
             bits = -model.entropy.log2_probs()
         weights = assignment(vectors, quantizer.codebooks, temperature)
         return weights @ quantizer.codebooks, (weights * bits.unsqueeze(1)).sum()
