@@ -28,11 +28,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from kodak_report import report  # noqa: E402  (a sibling script)
 
 
-def describe(plan, jobs: tuple[str, ...]) -> str:
-    """The training of a curve's jobs: the fields they share, then each job's lambda, steps and start."""
+def describe(plan, jobs: tuple[str, ...], steps_run: dict[str, int]) -> str:
+    """The training of a curve's jobs: the fields they share, then each job's lambda, the steps it ran
+    (fewer than `steps` where its plateau ended it) and its start."""
     configs = [asdict(TrainConfig(**plan.jobs[job].fields)) for job in jobs]
     shared = {k: v for k, v in configs[0].items() if all(c[k] == v for c in configs) and k not in ("out", "init_from")}
-    points = ", ".join(f"{job} (lambda {c['lmbda']}, {c['steps']} steps from {c['init_from'] or 'scratch'})" for job, c in zip(jobs, configs))
+    points = ", ".join(f"{job} (lambda {c['lmbda']}, {steps_run[job]} steps from {c['init_from'] or 'scratch'})" for job, c in zip(jobs, configs))
     return f"campaign {plan.path}: {shared}; {points}"
 
 
@@ -56,14 +57,16 @@ def main() -> None:
         if unfinished:
             print(f"{curve}: skipped, {len(unfinished)} of its {len(jobs)} jobs are not done ({', '.join(unfinished)})")
             continue
-        results, codebooks = {}, {}
+        results, codebooks, steps_run = {}, {}, {}
         for job in jobs:
-            results[job], statistics = evaluate_model(load_exported(exported_job(plan, job)), args.images, label=job)
+            exported = load_exported(exported_job(plan, job))
+            steps_run[job] = exported.record.get("steps_run", plan.jobs[job].steps)
+            results[job], statistics = evaluate_model(exported, args.images, label=job)
             if statistics:
                 codebooks[job] = statistics
             point = summary(results[job])
             print(f"{job}: {point['bpp']:.4f} bpp, {point['psnr-rgb']:.2f} dB", flush=True)
-        write_results(args.out / f"{curve}.json", curve, describe(plan, jobs), results, codebooks)
+        write_results(args.out / f"{curve}.json", curve, describe(plan, jobs, steps_run), results, codebooks)
     report(args.out, list(plan.curves), args.baselines, f"python scripts/campaign_curves.py {args.plan} --out {args.out}")
 
 

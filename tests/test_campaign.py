@@ -227,3 +227,21 @@ def test_a_job_whose_run_plateaued_is_done_at_the_step_it_ended(tmp_path, saved,
     plan.milestone("base").parent.mkdir(parents=True)
     torch.save(saved, plan.milestone("base"))
     assert (progress(plan, "base").total, progress(plan, "base").done) == (total, done)
+
+
+def test_a_job_exported_from_its_milestone_records_the_steps_it_ran_and_where_its_lr_dropped(tmp_path):
+    from dataclasses import asdict
+
+    from codec.model_file import load_exported
+    from codec.models import build_model
+    from codec.training.campaign import exported_job
+    from codec.training.config import TrainConfig
+    from codec.training.loop import model_config
+
+    plan = load_plan(write_plan(tmp_path, base_steps=600))
+    config = TrainConfig(**plan.jobs["base"].fields)
+    plan.milestone("base").parent.mkdir(parents=True)
+    state = build_model(model_config(config)).state_dict()
+    torch.save({"step": 400, "plateau_at": 360, "end": 400, "model": state, "config": asdict(config)}, plan.milestone("base"))
+    record = load_exported(exported_job(plan, "base")).record
+    assert (record["steps_run"], record["lr_drop_from"]) == (400, 360)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
+import math
 import os
 import shutil
 import signal
@@ -443,7 +444,7 @@ def exported_job(plan: Plan, job: str) -> Path:
     from codec.model_file import export_model
     from codec.models import build_model
     from codec.training.config import TrainConfig
-    from codec.training.loop import describe_precisions, model_config, precision_history
+    from codec.training.loop import Schedule, describe_precisions, model_config, precision_history
 
     path = plan.runs / job / EXPORTED
     if path.exists():
@@ -455,7 +456,10 @@ def exported_job(plan: Plan, job: str) -> Path:
     model = build_model(model_config(config))
     model.load_state_dict(saved["model"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    export_model(model, path, {"training": saved["config"], "precision": describe_precisions(precision_history(saved)), "from": str(plan.milestone(job))})
+    drop = Schedule(config, saved.get("plateau_at")).drop
+    record = {"training": saved["config"], "steps_run": saved["step"], "lr_drop_from": math.ceil(drop),
+              "precision": describe_precisions(precision_history(saved)), "from": str(plan.milestone(job))}
+    export_model(model, path, record)
     return path
 
 
