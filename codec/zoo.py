@@ -89,4 +89,17 @@ def register(name: str, file_name: str, model_id: bytes, facts: dict, make_defau
     index["models"][name] = {"file": file_name, "id": model_id.hex(), **facts}
     if make_default or index["default"] is None:
         index["default"] = name
+    _write(index)
+
+
+def set_default(name: str) -> None:
+    """Make shipped model `name` the one `vqcodec compress` uses without --model."""
+    index = _index()
+    if name not in index["models"]:
+        raise UnknownModelError(f"no model named {name!r} is shipped")
+    index["default"] = name
+    _write(index)
+
+
+def _write(index: dict) -> None:
     INDEX.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")

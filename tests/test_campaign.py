@@ -229,19 +229,49 @@ def test_a_job_whose_run_plateaued_is_done_at_the_step_it_ended(tmp_path, saved,
     assert (progress(plan, "base").total, progress(plan, "base").done) == (total, done)
 
 
-def test_a_job_exported_from_its_milestone_records_the_steps_it_ran_and_where_its_lr_dropped(tmp_path):
+def test_a_job_exported_from_its_milestone_records_its_steps_lr_drop_time_and_machines(tmp_path):
+    from codec.model_file import load_exported
+    from codec.training.campaign import exported_job
+
+    machines = [[0, "x86_64, 2 cores, 1 threads, cpu"], [300, "x86_64, 16 cores, 1 threads, cuda"]]
+    plan = _finished_base(tmp_path, base_steps=600, step=400, plateau_at=360, end=400, elapsed=98.76, machines=machines)
+    record = load_exported(exported_job(plan, "base")).record
+    assert (record["steps_run"], record["lr_drop_from"], record["wall_seconds"]) == (400, 360, 98.8)
+    assert record["machine"] == "x86_64, 2 cores, 1 threads, cpu from step 0, x86_64, 16 cores, 1 threads, cuda from step 300"
+
+
+def _finished_base(tmp_path, base_steps: int = 60, **saved):
+    """A plan whose job "base" (the curve "uq") is done: a milestone of fresh weights at its last step,
+    with `saved`'s checkpoint entries."""
     from dataclasses import asdict
 
-    from codec.model_file import load_exported
     from codec.models import build_model
-    from codec.training.campaign import exported_job
     from codec.training.config import TrainConfig
     from codec.training.loop import model_config
 
-    plan = load_plan(write_plan(tmp_path, base_steps=600))
+    plan = load_plan(write_plan(tmp_path, base_steps=base_steps, extra="[curves]\nuq = ['base']"))
     config = TrainConfig(**plan.jobs["base"].fields)
     plan.milestone("base").parent.mkdir(parents=True)
     state = build_model(model_config(config)).state_dict()
-    torch.save({"step": 400, "plateau_at": 360, "end": 400, "model": state, "config": asdict(config)}, plan.milestone("base"))
-    record = load_exported(exported_job(plan, "base")).record
-    assert (record["steps_run"], record["lr_drop_from"]) == (400, 360)
+    torch.save({"step": base_steps, "model": state, "config": asdict(config), "elapsed": 5.0, **saved}, plan.milestone("base"))
+    return plan
+
+
+def test_shipping_a_campaign_curve_registers_its_models_and_tables_every_shipped_one(tmp_path, tiny_zoo):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+    import ship_kodak_models
+
+    from codec import zoo
+
+    plan = _finished_base(tmp_path)
+    results = tmp_path / "curves"
+    results.mkdir()
+    (results / "uq.json").write_text(json.dumps({"models": ["base"], "results": {"bpp": [0.5], "psnr-rgb": [30.0]}}))
+    ship_kodak_models.main([str(plan.path), "--curve", "uq", "--as", "toy-uq", "--results", str(results), "--default", "toy-uq-q1"])
+    assert zoo.names() == ["tiny", "toy-uq-q1"] and zoo.default_name() == "toy-uq-q1"
+    assert zoo.table()[1]["kodak_bpp"] == 0.5
+    rows = [line for line in (zoo.WEIGHTS / "KODAK.md").read_text().splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == ["tiny", "toy-uq-q1"]
+    assert "| 16/1 | uq-aun | " in rows[1] and " | 60 | " in rows[1]
+    with pytest.raises(SystemExit):  # a shipped name is never replaced: files made by it must keep decoding
+        ship_kodak_models.main([str(plan.path), "--curve", "uq", "--as", "toy-uq", "--results", str(results)])

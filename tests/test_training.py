@@ -90,7 +90,7 @@ def test_bf16_steps_lower_the_loss_and_keep_rates_and_search_in_float32(image_fo
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
 
 
-def test_a_resumed_run_resolves_its_precision_again_and_records_from_which_step_each_ran(image_folder, tmp_path, monkeypatch):
+def test_a_resumed_run_resolves_its_precision_again_and_records_from_which_step_each_precision_and_machine_ran(image_folder, tmp_path, monkeypatch):
     import codec.training.loop as loop
 
     assert resolve_precision("fp32", torch.device("cpu"), 8) == "fp32"
@@ -102,11 +102,14 @@ def test_a_resumed_run_resolves_its_precision_again_and_records_from_which_step_
     train(config)
     assert torch.load(tmp_path / CHECKPOINT, weights_only=True)["precisions"] == [[0, "fp32"]]
     monkeypatch.setattr(loop, "resolve_precision", lambda *args: "bf16")  # as on a machine where bf16 pays
+    monkeypatch.setattr(loop.platform, "machine", lambda: "aarch64")  # ... and another machine
     resumed = train(dataclasses.replace(config, steps=5))
     assert resumed.model.transform_dtype == torch.bfloat16
     saved = torch.load(tmp_path / CHECKPOINT, weights_only=True)
     assert saved["precision"] == "bf16" and saved["precisions"] == [[0, "fp32"], [3, "bf16"]]
     assert load_exported(resumed.exported).record["precision"] == "fp32 from step 0, bf16 from step 3"
+    assert [step for step, _ in saved["machines"]] == [0, 3] and saved["machines"][1][1].startswith("aarch64, ")
+    assert load_exported(resumed.exported).record["machine"].endswith(", cpu from step 3")
 
 
 @pytest.mark.parametrize(

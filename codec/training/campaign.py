@@ -444,7 +444,7 @@ def exported_job(plan: Plan, job: str) -> Path:
     from codec.model_file import export_model
     from codec.models import build_model
     from codec.training.config import TrainConfig
-    from codec.training.loop import Schedule, describe_precisions, model_config, precision_history
+    from codec.training.loop import Schedule, describe_history, model_config, precision_history
 
     path = plan.runs / job / EXPORTED
     if path.exists():
@@ -458,7 +458,8 @@ def exported_job(plan: Plan, job: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     drop = Schedule(config, saved.get("plateau_at")).drop
     record = {"training": saved["config"], "steps_run": saved["step"], "lr_drop_from": math.ceil(drop),
-              "precision": describe_precisions(precision_history(saved)), "from": str(plan.milestone(job))}
+              "wall_seconds": round(saved["elapsed"], 1), "machine": describe_history(saved.get("machines", [])),
+              "precision": describe_history(precision_history(saved)), "from": str(plan.milestone(job))}
     export_model(model, path, record)
     return path
 

@@ -131,10 +131,9 @@ def _precisions(saved: dict | None, precision: str) -> list:
     if saved is None:
         return [[0, precision]]
     history = precision_history(saved)
-    if history[-1][1] == precision:
-        return history
-    print(f"resuming at step {saved['step']} in {precision} (trained in {history[-1][1]} so far)", file=sys.stderr)
-    return [*history, [saved["step"], precision]]
+    if history[-1][1] != precision:
+        print(f"resuming at step {saved['step']} in {precision} (trained in {history[-1][1]} so far)", file=sys.stderr)
+    return _extended(history, saved["step"], precision)
 
 
 def precision_history(saved: dict) -> list:
@@ -142,14 +141,22 @@ def precision_history(saved: dict) -> list:
     return saved.get("precisions") or [[0, saved.get("precision", "fp32")]]
 
 
-def describe_precisions(precisions: list) -> str:
-    """'fp32', or 'fp32 from step 0, bf16 from step 15260' for a run that changed precision."""
-    if len(precisions) == 1:
-        return precisions[0][1]
-    return ", ".join(f"{precision} from step {step}" for step, precision in precisions)
+def _extended(history: list, step: int, value: str) -> list:
+    """A [from_step, value] history with `value` from `step` on (as it is when it ends in `value`)."""
+    return history if history and history[-1][1] == value else [*history, [step, value]]
 
 
-def _save_checkpoint(path: Path, step: int, model, optimizers: dict, schedule: Schedule, elapsed: float, counts, precisions: list) -> None:
+def describe_history(history: list) -> str:
+    """'fp32' for a run that kept one value from step 0, else e.g. 'fp32 from step 0, bf16 from step
+    15260'; 'not recorded' for none (checkpoints before machines were recorded)."""
+    if not history:
+        return "not recorded"
+    if len(history) == 1 and history[0][0] == 0:
+        return history[0][1]
+    return ", ".join(f"{value} from step {step}" for step, value in history)
+
+
+def _save_checkpoint(path: Path, step: int, model, optimizers: dict, schedule: Schedule, elapsed: float, counts, histories: dict) -> None:
     """Write the checkpoint atomically, keeping the one before it as PREVIOUS_CHECKPOINT."""
     if path.exists():
         os.replace(path, path.with_name(PREVIOUS_CHECKPOINT))
@@ -159,8 +166,8 @@ def _save_checkpoint(path: Path, step: int, model, optimizers: dict, schedule: S
             "step": step,
             "elapsed": elapsed,
             "config": asdict(schedule.config),
-            "precision": precisions[-1][1],
-            "precisions": precisions,
+            "precision": histories["precisions"][-1][1],
+            **histories,
             "model": model.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
             "counts": counts,
@@ -317,6 +324,8 @@ def train(
     else:
         start_model(model, sampler, config)
     precisions = _precisions(saved, resolve_precision(config.precision, device, config.N))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, {device.type}"
+    histories = {"precisions": precisions, "machines": _extended(saved.get("machines", []) if saved else [], saved["step"] if saved else 0, machine)}
     model.transform_dtype = autocast_dtype(precisions[-1][1])
     memory_format = torch.channels_last if model.config.transform == "factorized" else torch.contiguous_format
     model.to(memory_format=memory_format)
@@ -383,7 +392,7 @@ def train(
             stopping = step < schedule.end and stop(step)
             due = time.monotonic() - last_save > config.checkpoint_seconds or step == schedule.end or stopping
             if rank == 0 and due:
-                _save_checkpoint(checkpoint_path, step, model, optimizers, schedule, time.monotonic() - started, counts, precisions)
+                _save_checkpoint(checkpoint_path, step, model, optimizers, schedule, time.monotonic() - started, counts, histories)
                 on_checkpoint(checkpoint_path, step)
                 last_save = time.monotonic()
             if stopping:
@@ -395,9 +404,9 @@ def train(
             "lr_drop_from": math.ceil(schedule.drop),
             "data": sampler.description,
             "wall_seconds": round(time.monotonic() - started, 1),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, {device.type}",
+            "machine": describe_history(histories["machines"]),
             "processes": world,
-            "precision": describe_precisions(precisions),
+            "precision": describe_history(precisions),
             "torch": torch.__version__,
         }
         export_model(model, out / EXPORTED, record)
