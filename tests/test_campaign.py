@@ -229,6 +229,19 @@ def test_a_job_whose_run_plateaued_is_done_at_the_step_it_ended(tmp_path, saved,
     assert (progress(plan, "base").total, progress(plan, "base").done) == (total, done)
 
 
+def test_a_plateau_in_the_log_sets_the_job_s_end_before_its_milestone_has_it(tmp_path):
+    from codec.training.campaign import progress
+
+    plan = load_plan(write_plan(tmp_path, base_steps=600))
+    plan.milestone("base").parent.mkdir(parents=True)
+    torch.save({"step": 300}, plan.milestone("base"))
+    log = plan.runs / "base" / "log.jsonl"
+    log.parent.mkdir(parents=True)
+    entries = [{"step": 350, "seconds": 1.0}, {"step": 360, "seconds": 2.0, "plateau": {"fall": 0.001, "drop_from": 360, "end": 400}}]
+    log.write_text("".join(json.dumps(entry) + "\n" for entry in entries))
+    assert (progress(plan, "base").step, progress(plan, "base").total, progress(plan, "base").done) == (360, 400, False)
+
+
 def test_a_job_exported_from_its_milestone_records_its_steps_lr_drop_time_and_machines(tmp_path):
     from codec.model_file import load_exported
     from codec.training.campaign import exported_job

@@ -277,6 +277,8 @@ def progress(plan: Plan, job: str) -> JobProgress:
         if last["seconds"] > first["seconds"] and last["step"] > first["step"]:
             speed = (last["step"] - first["step"]) / (last["seconds"] - first["seconds"]) * 3600
     milestone, early_end = milestones.milestone_progress(plan.milestone(job))
+    if early_end is None:  # a plateau its last milestone has not seen yet: the log says where the job ends
+        early_end = next((e["plateau"]["end"] for e in reversed(log_entries(plan, job, last=None)) if "plateau" in e), None)
     total = early_end or plan.jobs[job].steps  # a job that plateaued ends early (TrainConfig.plateau)
     return JobProgress(max(step, milestone), total, speed, milestone >= total)
 
