@@ -50,7 +50,8 @@ def history(config: TrainConfig, milestone: Path, crops: HeldOutCrops, known: se
     return points
 
 
-def plot(curves: dict[str, list[dict]], path: Path) -> None:
+def plot(curves: dict[str, list[dict]], path: Path, drops: dict[str, int]) -> None:
+    """One panel per job; `drops`: the step where a job's plateau test dropped its learning rate."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -62,6 +63,8 @@ def plot(curves: dict[str, list[dict]], path: Path) -> None:
         panel.plot(steps, losses, marker=".")
         if steps:
             panel.axvspan(0.8 * steps[-1], steps[-1], color="0.9", label="last 20% of steps")
+            if job in drops:
+                panel.axvline(drops[job], color="C3", linestyle="--", label=f"plateau found, lr / 10 (step {drops[job]:,})")
             change = relative_change([{"step": s, "heldout": {"loss": v}} for s, v in zip(steps, losses)])
             fall = f", fell {100 * change:.2f}% over the last 20%" if change is not None else ""
             panel.set_title(f"{job}{fall}", fontsize=8)
@@ -80,14 +83,16 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     plan = load_plan(args.plan)
-    curves = {}
+    curves, drops = {}, {}
     crops_of: dict[str, HeldOutCrops] = {}  # jobs share their held-out folder: read it once
     for job in args.jobs or plan.jobs:
         config = TrainConfig(**plan.jobs[job].fields)
         if not config.heldout:
             raise SystemExit(f"job {job} of {args.plan} has no held-out folder (`heldout`)")
         # a resumed job logs again from its checkpoint: the last measurement of a step is kept
-        logged = {e["step"]: {"step": e["step"], **e["heldout"], "from": "log"} for e in log_entries(plan, job, last=None) if "heldout" in e}
+        entries = log_entries(plan, job, last=None)
+        logged = {e["step"]: {"step": e["step"], **e["heldout"], "from": "log"} for e in entries if "heldout" in e}
+        drops.update({job: e["plateau"]["drop_from"] for e in entries if "plateau" in e})
         if config.heldout not in crops_of:
             crops_of[config.heldout] = HeldOutCrops(config.heldout)
         crops = crops_of[config.heldout]
@@ -96,7 +101,7 @@ def main() -> None:
             curves[job] = sorted(points, key=lambda p: p["step"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(curves, indent=1) + "\n")
-    plot(curves, args.out.with_suffix(".png"))
+    plot(curves, args.out.with_suffix(".png"), drops)
     print(f"wrote {args.out}.json and .png ({', '.join(f'{job}: {len(p)} points' for job, p in curves.items())})")
 
 
