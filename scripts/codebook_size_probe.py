@@ -6,7 +6,8 @@ quantization: loss, bpp and PSNR (codec/training/heldout.py), and the share of l
 codeword is not the one the largest K picks. With the lattice starts, a smaller K keeps the lattice
 points most latents fall nearest to, so what it loses are the vectors out in the tails. Training
 moves codewords little at the paper's codebook learning rate (results/kodak/RECIPE.md, "Stage 3
-probe"), so the start is where the comparison of sizes is decided.
+probe"), so the start's distortion shows what each size can represent; its rate does not settle it,
+as every codeword no latent fell on starts with a pseudo-count that training then lowers.
 
     python scripts/codebook_size_probe.py scripts/plans/kodak-192-probe.toml ours-4d-k4096-cb1 --sizes 4096 32768 \\
         --out results/kodak/probe-192/codebook-size.json
@@ -30,7 +31,7 @@ from codec.training.loop import make_sampler, model_config, start_model
 
 @torch.no_grad()
 def codeword_choices(model: VQCodec, crops: HeldOutCrops) -> torch.Tensor:
-    """The codeword each latent vector of the crops takes, (G, P) over all crops, as coordinates (G, P, d)."""
+    """The codeword (its coordinates) each latent vector of the crops takes: (G, P, d), P over all crops."""
     model.eval()
     chosen = []
     for batch in crops.crops.split(BATCH):
