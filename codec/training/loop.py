@@ -1,4 +1,5 @@
-"""The training loop: resumable checkpoints, a JSON-lines log, a progress bar, data parallelism, export.
+"""The training loop: resumable checkpoints, a JSON-lines log, a progress bar, data parallelism, a learning-rate
+schedule that can end a run where its held-out loss plateaus, export.
 
 Under `torchrun --nproc_per_node K`, each process takes 1/K of every batch and gradients are
 averaged across processes before each optimizer step (gloo on CPU, NCCL on CUDA). The averaging
