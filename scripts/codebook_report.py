@@ -24,7 +24,7 @@ from codec.models import build_model
 from codec.training.campaign import load_plan
 from codec.training.config import TrainConfig
 from codec.training.heldout import BATCH, HeldOutCrops
-from codec.training.loop import start_model, make_sampler, model_config
+from codec.training.loop import make_sampler, model_config, model_from_checkpoint, start_model
 
 FAR = 0.1
 """Distance (in latent units, a quantization step of uq) beyond which a codeword counts as moved."""
@@ -42,10 +42,8 @@ def spread(distances: torch.Tensor) -> dict:
 def report(config: TrainConfig, milestone: Path, crops: HeldOutCrops) -> dict:
     start = build_model(model_config(config))
     start_model(start, make_sampler(config), config)
-    trained = build_model(model_config(config))
     saved = torch.load(milestone, map_location="cpu", weights_only=True)
-    trained.load_state_dict(saved["model"])
-    trained.eval()
+    trained = model_from_checkpoint(config, saved).eval()
     codebooks = trained.quantizer.codebooks
     off_lattice = lattice_offsets(codebooks).norm(dim=-1)
     moved = (codebooks - start.quantizer.codebooks).norm(dim=-1)

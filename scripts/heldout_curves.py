@@ -19,11 +19,10 @@ from pathlib import Path
 
 import torch
 
-from codec.models import build_model
 from codec.training.campaign import log_entries, load_plan
 from codec.training.config import TrainConfig
-from codec.training.heldout import HeldOutCrops, relative_change
-from codec.training.loop import model_config
+from codec.training.heldout import HeldOutCrops, measurements, relative_change
+from codec.training.loop import model_from_checkpoint
 
 
 def committed_versions(path: Path) -> list[str]:
@@ -43,8 +42,7 @@ def history(config: TrainConfig, milestone: Path, crops: HeldOutCrops, known: se
         saved = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
         if saved["step"] in known:
             continue
-        model = build_model(model_config(config))
-        model.load_state_dict(saved["model"])
+        model = model_from_checkpoint(config, saved)
         points.append({"step": saved["step"], **crops.measure(model, config.lmbda), "from": f"milestone {commit[:7]}"})
         known.add(saved["step"])
     return points
@@ -89,9 +87,8 @@ def main() -> None:
         config = TrainConfig(**plan.jobs[job].fields)
         if not config.heldout:
             raise SystemExit(f"job {job} of {args.plan} has no held-out folder (`heldout`)")
-        # a resumed job logs again from its checkpoint: the last measurement of a step is kept
         entries = log_entries(plan, job, last=None)
-        logged = {e["step"]: {"step": e["step"], **e["heldout"], "from": "log"} for e in entries if "heldout" in e}
+        logged = {e["step"]: {"step": e["step"], **e["heldout"], "from": "log"} for e in measurements(entries)}
         drops.update({job: e["plateau"]["drop_from"] for e in entries if "plateau" in e})
         if config.heldout not in crops_of:
             crops_of[config.heldout] = HeldOutCrops(config.heldout)

@@ -20,12 +20,11 @@ from pathlib import Path
 
 import torch
 
-from codec.models import build_model
 from codec.training.campaign import load_plan
 from codec.training.config import TrainConfig
 from codec.training.heldout import BATCH, HeldOutCrops
 from codec.training.losses import MIXTURE_NEIGHBOURS
-from codec.training.loop import model_config
+from codec.training.loop import model_from_checkpoint
 from codec.training.methods import mean_squared_radius
 
 BANDS = ((0, 2), (2, 5), (5, 8), (8, 12), (12, 64))
@@ -66,9 +65,7 @@ def main() -> None:
     if config.quantizer != "vq" or not config.heldout:
         raise SystemExit(f"job {args.job} is not a VQ job with a held-out folder")
     saved = torch.load(plan.milestone(args.job), map_location="cpu", weights_only=True)
-    model = build_model(model_config(config))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in saved["model"].items()})
-    model.eval()
+    model = model_from_checkpoint(config, saved).eval()
     crops = HeldOutCrops(config.heldout)
     surrogate, actual = surrogate_and_actual_bits(model, crops)
     bands = []

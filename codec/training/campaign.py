@@ -444,9 +444,8 @@ def exported_job(plan: Plan, job: str) -> Path:
     import torch
 
     from codec.model_file import export_model
-    from codec.models import build_model
     from codec.training.config import TrainConfig
-    from codec.training.loop import Schedule, describe_history, model_config, precision_history
+    from codec.training.loop import Schedule, describe_history, model_from_checkpoint, precision_history
 
     path = plan.runs / job / EXPORTED
     if path.exists():
@@ -455,8 +454,7 @@ def exported_job(plan: Plan, job: str) -> Path:
         raise CampaignError(f"job {job!r} of {plan.path} is not done")
     config = TrainConfig(**plan.jobs[job].fields)
     saved = torch.load(plan.milestone(job), map_location="cpu", weights_only=True)
-    model = build_model(model_config(config))
-    model.load_state_dict(saved["model"])
+    model = model_from_checkpoint(config, saved)
     path.parent.mkdir(parents=True, exist_ok=True)
     drop = Schedule(config, saved.get("plateau_at")).drop
     record = {"training": saved["config"], "steps_run": saved["step"], "lr_drop_from": math.ceil(drop),

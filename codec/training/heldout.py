@@ -9,6 +9,8 @@ whatever precision the run trains in, so the curve does not jump where a resumed
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -54,6 +56,13 @@ class HeldOutCrops:
         bpp = float(bits_per_pixel(torch.tensor(bits), self.crops))
         mse = squared_error / self.crops.numel()
         return {"loss": round(bpp + lmbda * 255.0**2 * mse, 5), "bpp": round(bpp, 5), "psnr": round(psnr(mse), 4)}
+
+
+def measurements(entries: list[dict], upto: float = math.inf) -> list[dict]:
+    """The log lines with a held-out measurement, one per step up to `upto`, by step: a resumed run
+    logs the steps after its checkpoint again, and its later line counts."""
+    by_step = {e["step"]: e for e in entries if "heldout" in e and e["step"] <= upto}
+    return [by_step[step] for step in sorted(by_step)]
 
 
 FIT_POINTS = 4

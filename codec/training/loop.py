@@ -33,7 +33,7 @@ from codec.models import ModelConfig, UQCodec, VQCodec, build_model
 from codec.quantizers import codebook_usage, index_counts
 from codec.training.codebook_init import init_codebooks_from_latents, reactivate_dead_codewords
 from codec.training.config import TrainConfig
-from codec.training.heldout import HeldOutCrops, relative_change
+from codec.training.heldout import HeldOutCrops, measurements, relative_change
 from codec.data import Sampler
 from codec.data.crops import CropSampler
 from codec.data.toy import SourceSampler, StackedSourceSampler
@@ -74,6 +74,13 @@ def start_model(model: VQCodec | UQCodec, sampler: Sampler, config: TrainConfig)
         model.load_state_dict({**own, **shared})
     if isinstance(model, VQCodec):
         init_codebooks_from_latents(model, sampler, config)
+
+
+def model_from_checkpoint(config: TrainConfig, saved: dict) -> VQCodec | UQCodec:
+    """The model a training checkpoint or milestone of a run of `config` holds (`saved`: its content)."""
+    model = build_model(model_config(config))
+    model.load_state_dict(saved["model"])
+    return model
 
 
 def make_sampler(config: TrainConfig) -> Sampler:
@@ -241,12 +248,7 @@ def _measured_heldout(out: Path, upto: int) -> list[dict]:
     """The held-out measurements a resumed run's log holds up to its checkpoint's step, one per step."""
     if not (out / LOG).exists():
         return []
-    by_step = {}
-    for line in (out / LOG).read_text().splitlines():
-        entry = json.loads(line) if line.strip() else {}
-        if "heldout" in entry and entry["step"] <= upto:
-            by_step[entry["step"]] = {"step": entry["step"], "heldout": entry["heldout"]}
-    return [by_step[step] for step in sorted(by_step)]
+    return measurements([json.loads(line) for line in (out / LOG).read_text().splitlines() if line.strip()], upto)
 
 
 def load_checkpoint(out: Path, device: torch.device | str = "cpu") -> dict | None:
