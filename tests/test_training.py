@@ -246,6 +246,8 @@ def test_the_plateau_test_reads_the_fall_over_the_last_fifth_off_a_line_through_
     recent = [{"step": s, "heldout": {"loss": 1.0}} for s in (850, 900, 950, 1000)]
     assert relative_change(line[:1] + recent) is None  # none as far back as step 800
     assert relative_change([{"step": 5}] + line[-5:]) == pytest.approx(0.1)  # lines without a measurement do not count
+    resumed = line[:6] + [{"step": 700, "heldout": {"loss": 9.0}}, {"step": 800, "heldout": {"loss": 9.0}}] + line[6:]
+    assert relative_change(resumed) == pytest.approx(0.1)  # a resumed run's re-logged steps count once, the later line
 
 
 def test_the_schedule_drops_and_ends_where_the_heldout_loss_plateaus_and_not_before():

@@ -256,9 +256,9 @@ def log_entries(plan: Plan, job: str, last: int | None = 200) -> list[dict]:
 def heldout_summary(plan: Plan, job: str) -> str:
     """The job's latest held-out loss and how much it fell over the last 20% of its steps ("-" when
     not measured yet): the plateau test of a long run (codec/training/heldout.py)."""
-    from codec.training.heldout import relative_change  # imports torch: not for the campaign's parent
+    from codec.training.heldout import measurements, relative_change  # imports torch: not for the campaign's parent
 
-    entries = [e for e in log_entries(plan, job, last=None) if "heldout" in e]
+    entries = measurements(log_entries(plan, job, last=None))
     if not entries:
         return "-"
     change = relative_change(entries)

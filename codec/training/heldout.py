@@ -76,9 +76,9 @@ def relative_change(entries: list[dict], fraction: float = 0.2) -> float | None:
     It is read off a least-squares line through the measurements of the last 2 x `fraction` of the
     steps: at a high learning rate the loss jitters by several percent from one measurement to the
     next (lr 3e-4 at N=128/M=192), which a difference of two measurements would take for a trend.
-    `entries` are log lines; those with a "heldout" measurement count.
+    `entries` are log lines; those with a "heldout" measurement count, once per step (`measurements`).
     """
-    points = [(e["step"], e["heldout"]["loss"]) for e in entries if "heldout" in e]
+    points = [(e["step"], e["heldout"]["loss"]) for e in measurements(entries)]
     if not points:
         return None
     last = points[-1][0]
