@@ -80,6 +80,8 @@ def test_resumed_from_committed_state_in_a_fresh_folder_ends_with_the_same_weigh
         ("[jobs.other]\nafter = ['missing']", "unknown job 'missing'"),
         ("[jobs.a]\nafter = ['b']\n[jobs.b]\nafter = ['a']", "cycle"),
         ("[curves]\nuq = ['base', 'nope']", "curve 'uq' names unknown job 'nope'"),
+        ("[jobs.other]\npresets = ['nope']", "unknown preset 'nope'"),
+        ("[presets.p]\nlearning_rate = 0.1\n[jobs.other]\npresets = ['p']", "unknown field 'learning_rate'"),
     ],
 )
 def test_a_bad_plan_is_refused_naming_what_is_wrong(tmp_path, extra, message):
@@ -91,6 +93,17 @@ def test_a_bad_plan_is_refused_naming_what_is_wrong(tmp_path, extra, message):
     result = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and message.split("'")[0] in result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_job_takes_the_defaults_then_its_presets_in_order_then_its_own_fields(tmp_path):
+    presets = "[presets.slow]\nlr = 1e-5\nsteps = 7\n[presets.short]\nsteps = 5\n"
+    jobs = "[jobs.tuned]\npresets = ['slow', 'short']\nafter = ['base']\nseed = 3\n[jobs.own]\npresets = ['slow']\nsteps = 9"
+    plan = load_plan(write_plan(tmp_path, extra=presets + jobs))
+    tuned, own = plan.jobs["tuned"].fields, plan.jobs["own"].fields
+    assert (tuned["lr"], tuned["steps"], tuned["seed"], tuned["N"]) == (1e-5, 5, 3, 16)
+    assert tuned["init_from"].endswith("base.pt") and plan.jobs["tuned"].after == ("base",)
+    assert (own["lr"], own["steps"]) == (1e-5, 9)
+    assert "presets" not in tuned and "lr" not in plan.jobs["base"].fields
 
 
 def test_a_second_campaign_on_the_same_runs_refuses(tmp_path):

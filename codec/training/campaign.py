@@ -20,8 +20,19 @@ A plan is a TOML file:
     after = ["pretrain"]               # starts when these are done, from the first one's final weights
     lmbda = 0.025
 
+    [presets.fine-tune]                # TrainConfig fields that the jobs naming it share
+    lr = 1e-4
+    steps = 3000
+
+    [jobs.ours-4d-q3]
+    presets = ["fine-tune"]            # merged over [defaults], in order; the job's own fields last
+    after = ["uq-aun-q3"]
+    method = "ours"
+    lmbda = 0.025
+
     [curves]                           # RD curves: one job per rate point (scripts/campaign_curves.py)
     uq-aun = ["uq-aun-q3"]
+    ours-4d = ["ours-4d-q3"]
 
 Each job runs in its own process (`python -m codec.training.campaign job ...`) with its share of the
 cores: one job per core gives more steps per hour than one job on all of them (two one-thread uq-aun
@@ -59,7 +70,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-PLAN_KEYS = {"name", "runs", "state", "milestone_minutes", "milestone_cap_mb", "defaults", "jobs", "curves"}
+PLAN_KEYS = {"name", "runs", "state", "milestone_minutes", "milestone_cap_mb", "defaults", "presets", "jobs", "curves"}
 POLL_SECONDS = 2.0
 
 
@@ -117,10 +128,16 @@ def load_plan(path: str | Path) -> Plan:
     runs = Path(raw.get("runs", f"runs/{name}"))
     state = Path(raw.get("state", runs / "state"))
     known = {field.name for field in fields(TrainConfig)} - {"out", "init_from"}
-    defaults = raw.get("defaults", {})
+    defaults, presets = raw.get("defaults", {}), raw.get("presets", {})
     jobs: dict[str, Job] = {}
-    for job_name, table in raw["jobs"].items():
-        table = {**defaults, **table}
+    for job_name, own in raw["jobs"].items():
+        own = dict(own)
+        table = dict(defaults)
+        for preset in own.pop("presets", ()):
+            if preset not in presets:
+                raise CampaignError(f"{path}: job {job_name!r} names unknown preset {preset!r}")
+            table.update(presets[preset])
+        table.update(own)
         after = tuple(table.pop("after", ()))
         for key in table:
             if key not in known and key != "init_from":
