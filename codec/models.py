@@ -75,6 +75,11 @@ class _TransformCodec(nn.Module):
         self.transform_dtype: torch.dtype | None = None
         """Autocast dtype of the transforms in training (codec/training/precision.py); None = float32."""
 
+    def compile_transforms(self) -> None:
+        """Compile g_a and g_s in place (torch.compile): their state_dict keys stay as they are."""
+        self.g_a.compile()
+        self.g_s.compile()
+
     def _transforms_autocast(self, x: torch.Tensor):
         dtype = self.transform_dtype
         return torch.autocast(x.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)

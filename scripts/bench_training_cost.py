@@ -1,6 +1,7 @@
 """Training steps per hour of each method at two widths, fp32 against the default precision, with where the time goes.
 
-Usage: python scripts/bench_training_cost.py [--threads 1] [--steps 12] [--before PATH] [--bf16] [--only KEY ...]
+Usage: python scripts/bench_training_cost.py [--threads 1] [--steps 12] [--before PATH] [--bf16] [--compile]
+       [--only KEY ...] [--out PATH]
 
 Every (method, width, precision) is measured in its own process (`--worker`), one after the other in
 the same run, on `--threads` threads (1 = a campaign's one job per core). `--before PATH` also
@@ -9,6 +10,9 @@ run, so the speed-up of a change is a ratio on one machine at one time. Writes
 results/training/cost.json: {"<method>@<N>x<M>": {"fp32_steps_per_hour", "default_steps_per_hour",
 "precision" (what the default resolved to), "before_steps_per_hour", "phases" (seconds per step of
 the default path: data, transforms forward, search, backward, optimizer, other)}, "setup": {...}}.
+`--compile` adds the default precision with the transforms compiled (TrainConfig.compile_transforms):
+"compiled_steps_per_hour", "compiled_over_default" and "compile_seconds" (what its warm-up steps
+took beyond the default's).
 """
 
 from __future__ import annotations
@@ -95,6 +99,8 @@ def worker(options: dict, steps: int, data: str) -> dict:
         memory_format = torch.channels_last
         model.to(memory_format=memory_format)
     model.train()
+    if config.compile_transforms:
+        model.compile_transforms()
     timer = PhaseTimer()
     timer.wrap(data_module.CropSampler, "batch", "data")
     timer.wrap(models._TransformCodec, "analysis", "transforms forward")
@@ -126,7 +132,8 @@ def worker(options: dict, steps: int, data: str) -> dict:
         for phase in ("data", "transforms forward", "search", "backward", "optimizer")
     }
     mean_phases["other"] = round(statistics.mean(timings[warmup:]) - sum(mean_phases.values()), 4)
-    return {"seconds_per_step": median, "precision": resolved, "phases": mean_phases}
+    warmup_extra = sum(timings[:warmup]) - warmup * median
+    return {"seconds_per_step": median, "precision": resolved, "phases": mean_phases, "warmup_extra_seconds": warmup_extra}
 
 
 def measure(tree: Path, options: dict, args: argparse.Namespace) -> dict:
@@ -148,6 +155,7 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="a checkout of an earlier engine to measure in the same run")
     parser.add_argument("--only", nargs="*", help="measure only these <method>@<size> entries")
     parser.add_argument("--bf16", action="store_true", help="also measure bf16 forced (bf16_steps_per_hour), whatever 'auto' picks")
+    parser.add_argument("--compile", action="store_true", help="also measure the default precision with the transforms compiled")
     parser.add_argument("--out", type=Path, default=Path("results/training/cost.json"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -178,6 +186,12 @@ def main() -> None:
                 bf16 = measure(here, {**options, "precision": "bf16"}, args)
                 entry["bf16_steps_per_hour"] = round(3600 / bf16["seconds_per_step"])
                 entry["bf16_over_fp32"] = round(fp32["seconds_per_step"] / bf16["seconds_per_step"], 2)
+            if args.compile:
+                compiled = measure(here, {**options, "precision": "auto", "compile_transforms": True}, args)
+                entry["compiled_steps_per_hour"] = round(3600 / compiled["seconds_per_step"])
+                entry["compiled_over_default"] = round(default["seconds_per_step"] / compiled["seconds_per_step"], 2)
+                entry["compile_seconds"] = round(compiled["warmup_extra_seconds"] - default["warmup_extra_seconds"])
+                entry["compiled_phases"] = compiled["phases"]
             if args.before:
                 before = measure(args.before.resolve(), {**options, "precision": "fp32"}, args)
                 entry["before_steps_per_hour"] = round(3600 / before["seconds_per_step"])

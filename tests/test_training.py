@@ -225,6 +225,22 @@ def test_a_run_measures_its_heldout_loss_every_n_steps_and_at_the_end(image_fold
     assert lines[-1]["heldout"] == pytest.approx(HeldOutCrops(str(image_folder)).measure(model, config.lmbda), rel=1e-4)
 
 
+def test_compiled_transforms_train_as_eager_ones_do_and_save_the_same_weights(image_folder, tmp_path):
+    config = TrainConfig(method="ours", data=str(image_folder), steps=3, log_every=1, precision="fp32",
+                         heldout=str(image_folder), heldout_every=2, **TINY)
+    runs = {}
+    for name, compiled in (("eager", False), ("compiled", True)):
+        run = train(dataclasses.replace(config, out=str(tmp_path / name), compile_transforms=compiled))
+        lines = [json.loads(line) for line in (tmp_path / name / LOG).read_text().splitlines()]
+        runs[name] = run, lines, torch.load(tmp_path / name / CHECKPOINT, weights_only=True)["model"]
+    (_, eager_lines, eager_weights), (compiled, compiled_lines, compiled_weights) = runs["eager"], runs["compiled"]
+    assert [line["loss"] for line in compiled_lines] == pytest.approx([line["loss"] for line in eager_lines], rel=1e-3)
+    assert [line.get("heldout") for line in compiled_lines][1] == pytest.approx(eager_lines[1]["heldout"], rel=1e-3)
+    assert compiled_weights.keys() == eager_weights.keys()
+    assert all(torch.allclose(compiled_weights[k], eager_weights[k], atol=1e-4) for k in eager_weights)
+    assert load_exported(compiled.exported).record["training"]["compile_transforms"] is True
+
+
 def test_the_heldout_loss_is_float32_whatever_the_training_precision_and_leaves_the_model_as_it_was(image_folder):
     config, model, _, _ = tiny_setup(image_folder, "uq-aun")
     crops = HeldOutCrops(str(image_folder))

@@ -332,6 +332,8 @@ def train(
     model.transform_dtype = autocast_dtype(precisions[-1][1])
     memory_format = torch.channels_last if model.config.transform == "factorized" else torch.contiguous_format
     model.to(memory_format=memory_format)
+    if config.compile_transforms:
+        model.compile_transforms()
     if world > 1:
         _broadcast_parameters(model)
         _average_gradients_before_steps(optimizers, world)
