@@ -67,6 +67,10 @@ def test_bd_rate_table_lists_each_curve_with_its_shared_range_and_codebook_usage
     rows = bd_rate_table(anchor, [anchor, cheaper]).splitlines()[2:]
     assert rows[0].split(" | ")[1:] == ["+0.00%"] * 3 + ["28.00-37.00", "4 of 4", "-", "- |"]
     assert rows[1].split(" | ")[1:] == ["-20.00%"] * 3 + ["28.00-34.00", "3 of 3", "0.75", "20 |"]
+    single = write_curve(tmp_path / "c.json", [0.5], [32.0])
+    apart = write_curve(tmp_path / "d.json", [2.0, 3.0], [38.0, 40.0])
+    for row in bd_rate_table(anchor, [single, apart]).splitlines()[2:]:
+        assert row.split(" | ")[1:5] == ["-"] * 3 + ["none"]  # no shared quality range to average over
 
 
 def test_bd_rate_leaves_out_points_dominated_by_a_cheaper_one(tmp_path):

@@ -42,7 +42,8 @@ def bd_rate(anchor: Path, test: Path, method: str = "cubic", metric: str = "psnr
 
 def bd_rate_table(anchor: Path, tests: list[Path]) -> str:
     """A Markdown table: BD-rate of each test curve against `anchor` (each of METHODS), the PSNR range
-    the two curves share (the only one a BD-rate averages over), how many of the curve's points are on
+    the two curves share (the only one a BD-rate averages over; "-" and "none" where they share no
+    range, as a single point does), how many of the curve's points are on
     its RD front (the rest are dominated and left out), and the mean codebook utilization and
     perplexity over the curve's models where the file records them."""
     lines = [
@@ -54,11 +55,14 @@ def bd_rate_table(anchor: Path, tests: list[Path]) -> str:
     for test in tests:
         name, rates, qualities = load_curve(test)
         quality = rd_front(rates, qualities)[1]
-        overlap = f"{max(anchor_quality[0], quality[0]):.2f}-{min(anchor_quality[-1], quality[-1]):.2f}"
+        low, high = max(anchor_quality[0], quality[0]), min(anchor_quality[-1], quality[-1])
         codebooks = json.loads(Path(test).read_text()).get("codebooks")
         usage = "-", "-"
         if codebooks:
             usage = tuple(f"{sum(c[key] for c in codebooks) / len(codebooks):.3g}" for key in ("utilization", "perplexity"))
-        deltas = " | ".join(f"{bd_rate(anchor, test, method):+.2f}%" for method in METHODS)
+        if low < high:
+            deltas, overlap = " | ".join(f"{bd_rate(anchor, test, method):+.2f}%" for method in METHODS), f"{low:.2f}-{high:.2f}"
+        else:  # a single point, or curves apart: no quality range to average over
+            deltas, overlap = " | ".join("-" for _ in METHODS), "none"
         lines.append(f"| {name} | {deltas} | {overlap} | {len(quality)} of {len(qualities)} | {usage[0]} | {usage[1]} |")
     return "\n".join(lines) + "\n"
