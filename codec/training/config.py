@@ -107,11 +107,12 @@ class TrainConfig:
     faster on this device, codec/training/precision.py). A resumed run resolves it again on the machine it
     resumes on; the checkpoint and the exported model's record say from which step each precision ran."""
     compile_transforms: bool = False
-    """Train with g_a and g_s compiled by torch.compile (inductor): 1.12x the steps per hour of uq-aun
-    and ours-4d at N=128/M=192 in fp32 on one CPU thread (results/training/cost-compile.json), for a
-    compile of up to a minute or two each time a run starts or resumes. Weights, checkpoints and the
-    exported model are as eager training makes them (equal up to float rounding); held-out
-    measurements run eager."""
+    """On the CPU, train with g_a and g_s compiled by torch.compile (inductor): 1.12x the steps per hour
+    of uq-aun and ours-4d at N=128/M=192 in fp32 on one thread (results/training/cost-compile.json),
+    for a compile of up to a minute or two each time a run starts or resumes. Weights, checkpoints and
+    the exported model are as eager training makes them (equal up to float rounding); held-out
+    measurements run eager. A CUDA run stays eager: a lent GPU's few minutes are not spent compiling,
+    and its compiler stack is not measured."""
     checkpoint_seconds: float = 120.0
     """A checkpoint is written at least this often (and at the end)."""
     log_every: int = 25

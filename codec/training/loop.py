@@ -332,7 +332,7 @@ def train(
     model.transform_dtype = autocast_dtype(precisions[-1][1])
     memory_format = torch.channels_last if model.config.transform == "factorized" else torch.contiguous_format
     model.to(memory_format=memory_format)
-    if config.compile_transforms:
+    if config.compile_transforms and device.type == "cpu":
         model.compile_transforms()
     if world > 1:
         _broadcast_parameters(model)
