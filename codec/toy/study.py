@@ -139,7 +139,7 @@ def write_curve(folder: Path, source: str, name: str, description: str, points: 
     return path
 
 
-LATER_TRAIN_FIELDS = {"sinkhorn_marginal": "uniform", "heldout": "", "heldout_every": 1000, "plateau": 0.0, "plateau_min_steps": 0}
+LATER_TRAIN_FIELDS = {"sinkhorn_marginal": "uniform", "heldout": "", "heldout_every": 1000, "plateau": 0.0, "plateau_min_steps": 0, "compile_transforms": False}
 """TrainConfig fields added after the study filed its points, with their defaults: a field at its
 default is left out of the digest, so adding an option re-trains nothing already measured."""
 
