@@ -202,33 +202,20 @@ def main() -> None:
             print(key, json.dumps({k: v for k, v in entry.items() if "phases" not in k}), flush=True)
     import torch
 
+    from codec.training.precision import cpu_name
+
     results["setup"] = {
         **COMMON,
         "steps_timed": args.steps,
         "threads": args.threads,
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {os.cpu_count()} cores",
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "torch": torch.__version__,
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "before": str(args.before) if args.before else None,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-
-
-def _cpu_name() -> str:
-    """The CPU's model name with its bf16 instruction sets: they decide whether bf16 pays (AMX does)."""
-    name, flags = platform.processor(), []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = [flag for flag in line.split(":", 1)[1].split() if "bf16" in flag]
-                break
-    except OSError:
-        pass
-    return f"{name} ({', '.join(flags) or 'no bf16 instructions'})"
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from PIL import Image
 from bitstream.format import parse
 from codec import coding, zoo
 from codec.model_file import load_exported
+from codec.training.precision import cpu_name
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden"
 
@@ -52,7 +53,7 @@ def main() -> None:
         if "sha256_of_symbols" not in entry:
             entry["sha256_of_symbols"], decoded = decode_golden(name)
             Image.fromarray(decoded).save(GOLDEN / f"{name}.png")
-            entry["symbols_and_png_made_by"] = f"{commit} on {platform.machine()}, {_cpu()}"
+            entry["symbols_and_png_made_by"] = f"{commit} on {platform.machine()}, {cpu_name()}"
             entry["png_is_the_reference_decode"] = hashlib.sha256(decoded.tobytes()).hexdigest() == entry["sha256_of_pixels"]
     index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
 
@@ -63,13 +64,6 @@ def decode_golden(name: str) -> tuple[str, np.ndarray]:
     exported = load_exported(zoo.path_for_id(header.model_id))
     symbols, shape = coding.decode_symbols(exported, header, payload)
     return hashlib.sha256(symbols.numpy().tobytes()).hexdigest(), coding.reconstruct(exported, symbols, shape, header.height, header.width)
-
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "cpu"
 
 
 if __name__ == "__main__":

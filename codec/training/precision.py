@@ -16,7 +16,9 @@ convolution of the run's width in both precisions and takes bf16 only when it is
 
 from __future__ import annotations
 
+import platform
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -61,3 +63,18 @@ def resolve_precision(precision: str, device: "torch.device", width: int) -> str
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     faster = _probe_seconds(width, None) / _probe_seconds(width, torch.bfloat16)
     return "bf16" if faster >= BF16_MIN_SPEEDUP else "fp32"
+
+
+def cpu_name() -> str:
+    """The CPU's model name with its bf16 instruction sets: they decide whether bf16 pays (AMX does)."""
+    name, flags = platform.processor(), []
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = [flag for flag in line.split(":", 1)[1].split() if "bf16" in flag]
+                break
+    except OSError:
+        pass
+    return f"{name} ({', '.join(flags) or 'no bf16 instructions'})"
