@@ -95,6 +95,14 @@ def test_a_bad_plan_is_refused_naming_what_is_wrong(tmp_path, extra, message):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.parametrize("plan", sorted((Path(__file__).parents[1] / "scripts" / "plans").glob("*.toml")), ids=lambda p: p.stem)
+def test_every_committed_plan_loads(plan):
+    """A campaign in progress is resumed from its committed plan: an edit that breaks it (a field a
+    job does not know, a preset or job misnamed) must fail here, not at the next session's start."""
+    loaded = load_plan(plan)
+    assert loaded.jobs and all(job.fields.get("method") for job in loaded.jobs.values())
+
+
 def test_a_job_takes_the_defaults_then_its_presets_in_order_then_its_own_fields(tmp_path):
     presets = "[presets.slow]\nlr = 1e-5\nsteps = 7\n[presets.short]\nsteps = 5\n"
     jobs = "[jobs.tuned]\npresets = ['slow', 'short']\nafter = ['base']\nseed = 3\n[jobs.own]\npresets = ['slow']\nsteps = 9"
