@@ -330,8 +330,9 @@ def test_a_start_without_the_model_s_transforms_is_refused_rather_than_ignored(i
         start_model(build_model(model_config(wider)), CropSampler(image_folder, wider.crop, seed=0), wider)
 
 
-def test_the_encoder_learning_rate_scale_slows_only_the_encoder(image_folder, tmp_path):
-    config = TrainConfig(method="ours", data=str(image_folder), out=str(tmp_path), steps=3, encoder_lr_scale=0.0, **TINY)
+@pytest.mark.parametrize("method", ["ours", "vq-ste"])
+def test_the_encoder_learning_rate_scale_slows_only_the_encoder(image_folder, tmp_path, method):
+    config = TrainConfig(method=method, data=str(image_folder), out=str(tmp_path), steps=3, encoder_lr_scale=0.0, **TINY)
     trained = train(config).model
     torch.manual_seed(0)
     start = build_model(model_config(config))

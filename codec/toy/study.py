@@ -24,7 +24,7 @@ from codec.toy.ecvq import initial_quantizer, lagrangian_lloyd, lattice_quantize
 from codec.toy.evaluate import evaluate_toy
 from codec.data.sources import DIMENSIONS, SOURCES
 from codec.training.config import TrainConfig
-from codec.training.methods import method
+from codec.training.methods import Alternating, method
 from codec.training.run_folder import CHECKPOINT, LOG
 
 CODEBOOK_SIZES = {1: 256, 2: 4096, 4: 32768}
@@ -94,7 +94,7 @@ class ToyCurve:
             codebook_init="best-lattice" if vq else "lattice",  # uq has no codebook: its runs are filed under "lattice"
             rate_gradient=self.rate_gradient, rate_weight=1.0 / slope if self.method == "vq-ste" else 0.0,
             checkpoint_seconds=60, log_every=100, precision="fp32",
-            encoder_lr_scale=ENCODER_LR_SCALE if "encoder_lr_scale" in method(self.method).options else 1.0,
+            encoder_lr_scale=ENCODER_LR_SCALE if isinstance(method(self.method), Alternating) else 1.0,
         )
 
 

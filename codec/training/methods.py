@@ -191,7 +191,19 @@ def _with_wasserstein(loss: torch.Tensor, model: VQCodec, vectors: torch.Tensor,
 class VqSte(Method):
     name = "vq-ste"
     description = "NVTC-style VQ: entropy-constrained search, straight-through gradient, VQ distance loss"
-    options = ("rate_weight", "vq_beta")
+    options = ("rate_weight", "vq_beta", "encoder_lr_scale")
+
+    def optimizers(self, model: VQCodec, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+        """One optimizer, the encoder's group at `encoder_lr_scale` times the learning rate: the
+        straight-through encoder sees no rate, so fine-tuned at full rate it spreads its latents
+        over ever more codewords (results/kodak/RECIPE.md, "Stage 3 probe")."""
+        scale = config.encoder_lr_scale
+        groups = [
+            {"params": list(model.g_a.parameters()), "lr": config.lr * scale, "lr_scale": scale},
+            {"params": list(model.g_s.parameters())},
+            *_quantizer_groups(model, config),
+        ]
+        return {"main": torch.optim.Adam(groups, lr=config.lr)}
 
     def step(self, model: VQCodec, x: torch.Tensor, optimizers: dict, config: TrainConfig) -> StepResult:
         """The model's straight-through pass (VQCodec.forward), plus the VQ distance loss."""

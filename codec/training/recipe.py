@@ -83,9 +83,9 @@ def _vq(method: str, dim: int, **extra) -> Curve:
 
 CURVES: dict[str, Curve] = {
     "uq-aun": Curve(METHODS["uq-aun"].description, {"method": "uq-aun"}),
-    "vq-ste-1d": _vq("vq-ste", 1),
-    "vq-ste-2d": _vq("vq-ste", 2),
-    "vq-ste-4d": _vq("vq-ste", 4),
+    "vq-ste-1d": _vq("vq-ste", 1, encoder_lr_scale=1.0),  # the fine-tune's 0.1x is the alternating methods'
+    "vq-ste-2d": _vq("vq-ste", 2, encoder_lr_scale=1.0),
+    "vq-ste-4d": _vq("vq-ste", 4, encoder_lr_scale=1.0),
     "ours-1d": _vq("ours", 1),
     "ours-2d": _vq("ours", 2),
     "ours-4d": _vq("ours", 4),
