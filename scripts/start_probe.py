@@ -15,7 +15,7 @@ share of latent vectors whose codeword differs from the one the last value picks
 
     python scripts/start_probe.py scripts/plans/kodak-192-probe.toml ours-4d-k4096-cb1 \\
         --vary codebook_size 1024 4096 32768 --out results/kodak/probe-192/codebook-size.json
-    python scripts/start_probe.py scripts/plans/kodak-192-probe.toml vq-ste-4d-enc01 \\
+    python scripts/start_probe.py scripts/plans/kodak-192-probe.toml vq-ste-4d-enc01-rw005 \\
         --vary rate_weight 0 0.0025 0.005 0.01 0.02 0.05 0.1 0.2 0.4 --out results/kodak/probe-192/rate-weight.json
 """
 
