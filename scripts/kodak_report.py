@@ -45,8 +45,7 @@ def report(folder: Path, curves: list[str], baselines: Path, command: str) -> No
         "## Against our uq-aun anchor (paper 004, Table 1)\n\n" + against_anchor,
         "## Our curves against the published factorized model, and HEVC against BPG\n\n"
         + bd_rate_table(references / "bmshj2018-factorized.json", learned)
-        + "\n"
-        + bd_rate_table(references / "bpg444.json", hevc),
+        + ("\n" + bd_rate_table(references / "bpg444.json", hevc) if hevc else ""),
     ]
     if webp:  # the bar a shipped default must clear: fewer bits than WebP at equal PSNR
         sections.append("## Our curves against WebP\n\n" + bd_rate_table(webp[0], learned))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -135,3 +136,34 @@ def test_every_kodak_curve_shares_the_recipe_and_differs_only_in_its_quantizer(t
     assert (base.method, base.lmbda) == ("uq-aun", reference.lmbda)
     assert reference.init_from == str(tmp_path / "base-q2" / "checkpoint.pt") == str(Path(base.out) / "checkpoint.pt")
     assert len({recipe.config("ours-4d", i).out for i in range(len(recipe.lambdas))}) == len(recipe.lambdas)
+
+
+def test_the_kodak_report_sets_every_learned_curve_against_the_anchor_the_published_model_and_webp(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+    from kodak_report import report
+
+    rates, quality = [0.2, 0.4, 0.8, 1.6], [28.0, 31.0, 34.0, 37.0]
+    baselines, folder = tmp_path / "baselines", tmp_path / "campaign"
+    (baselines / "reference").mkdir(parents=True)
+    folder.mkdir()
+    write_curve(baselines / "webp.json", rates, quality, "webp")
+    write_curve(baselines / "reference" / "bmshj2018-factorized.json", [0.8 * r for r in rates], quality, "factorized")
+    write_curve(folder / "ours.json", [1.2 * r for r in rates], quality, "ours")
+
+    def section(title: str) -> str:
+        return (folder / "bdrate.md").read_text().split(f"## {title}")[1].split("##")[0]
+
+    def rows(title: str) -> dict[str, list[str]]:
+        """A section's table: curve -> its three BD-rates."""
+        lines = [line.split(" | ") for line in section(title).splitlines() if line.startswith("| ") and "BD-rate" not in line]
+        return {cells[0][2:]: cells[1:4] for cells in lines}
+
+    report(folder, ["uq-aun", "ours"], baselines, "test")  # a campaign whose anchor is not done yet
+    assert "Not yet" in section("Against our uq-aun anchor")
+    assert rows("Our curves against WebP") == {"ours": ["+20.00%"] * 3}
+    assert rows("Our curves against the published factorized")["ours"] == ["+50.00%"] * 3
+    write_curve(folder / "uq-aun.json", [1.5 * r for r in rates], quality, "uq-aun")
+    report(folder, ["uq-aun", "ours"], baselines, "test")
+    assert rows("Against our uq-aun anchor") == {"ours": ["-20.00%"] * 3}
+    assert rows("Our curves against WebP") == {"uq-aun": ["+50.00%"] * 3, "ours": ["+20.00%"] * 3}
+    assert (folder / "rd.png").exists()
