@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -138,8 +137,8 @@ def test_every_kodak_curve_shares_the_recipe_and_differs_only_in_its_quantizer(t
     assert len({recipe.config("ours-4d", i).out for i in range(len(recipe.lambdas))}) == len(recipe.lambdas)
 
 
-def test_the_kodak_report_sets_every_learned_curve_against_the_anchor_the_published_model_and_webp(tmp_path):
-    sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+def test_the_kodak_report_sets_every_learned_curve_against_the_anchor_the_published_model_and_webp(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "scripts"))
     from kodak_report import report
 
     rates, quality = [0.2, 0.4, 0.8, 1.6], [28.0, 31.0, 34.0, 37.0]
